@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"sentrybot/bot"
+	"sentrybot/config"
+	"sentrybot/handlers"
+	"sentrybot/issuecache"
+	"sentrybot/links"
+	"sentrybot/sentry"
+	"sentrybot/store"
+)
+
+// loadConfig parses the --config flag of a command and loads the
+// configuration. Every failure here is the user's to fix: exit code 2.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", config.DefaultPath(func(p string) error { _, err := os.Stat(p); return err }), "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, usageError(err)
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return cfg, fs.Args(), nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		level = zerolog.InfoLevel // config validation already refused a bad level
+	}
+	if cfg.Log.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadConfig("run", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	a, err := newApp(ctx, cfg, log, appOptions{})
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx)
+}
+
+// appOptions are knobs the demo and the tests turn; production leaves them zero.
+type appOptions struct {
+	bot        bot.Config
+	httpClient *http.Client
+}
+
+// app is sentrybot wired together: store, clients, handlers and the bot.
+type app struct {
+	log   zerolog.Logger
+	db    *store.DB
+	slack *slack.Client
+	bot   *bot.Bot
+}
+
+func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOptions) (*app, error) {
+	httpClient := o.httpClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	sc, err := sentry.New(sentry.Config{
+		BaseURL:    cfg.Sentry.URL,
+		Token:      cfg.Sentry.Token.Reveal(),
+		UserAgent:  userAgent(),
+		HTTPClient: httpClient,
+	})
+	if err != nil {
+		return nil, usageError(fmt.Errorf("sentry client: %w", err))
+	}
+	api := slack.New(cfg.Slack.BotToken.Reveal(),
+		slack.OptionAPIURL(cfg.Slack.APIURL),
+		slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal()),
+		slack.OptionHTTPClient(httpClient),
+		// slack-go retries a 429 only when asked to, after Retry-After.
+		slack.OptionRetry(3),
+	)
+
+	db, err := store.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+
+	issues := issuecache.New(sc, issuecache.Options{})
+	matcher := links.NewMatcher(cfg.Sentry.Org, cfg.Sentry.LinkHosts)
+	h := bot.Handlers{
+		LinkShared: handlers.NewUnfurler(cfg.Sentry.Org, matcher, issues, api, log.With().Str("handler", "unfurl").Logger()),
+	}
+	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), o.bot)
+	return &app{log: log, db: db, slack: api, bot: b}, nil
+}
+
+// serve runs until ctx ends, then closes the store.
+func (a *app) serve(ctx context.Context) error {
+	a.log.Info().Str("version", versionLine()).Msg("starting")
+	err := a.bot.Run(ctx)
+	if cerr := a.db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the store: %w", cerr))
+	}
+	if err == nil {
+		a.log.Info().Msg("stopped")
+	}
+	return err
+}
