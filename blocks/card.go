@@ -15,13 +15,6 @@ import (
 	"sentrybot/sentry"
 )
 
-// Action ids are stable: other code routes button clicks by them.
-const (
-	ActionResolve = "sentry.issue.resolve"
-	ActionArchive = "sentry.issue.archive"
-	ActionAssign  = "sentry.issue.assign"
-)
-
 // Block id prefixes; each is followed by the issue id.
 const (
 	BlockIssue   = "issue:"
@@ -49,9 +42,10 @@ type CardOptions struct {
 	NoActions bool   // render without the actions block (e.g. an issue that is gone)
 }
 
-// IssueCard renders one issue: title, facts, 24h trend, optional footer and
-// the Resolve/Archive/Assign buttons. It uses no header block so the card
-// reads the same in a message and inside an unfurl attachment.
+// IssueCard renders one issue: title, facts, 24h trend, the triage controls
+// for its status (actions.go) and an optional footer. It uses no header
+// block so the card reads the same in a message and inside an unfurl
+// attachment.
 func IssueCard(is sentry.Issue, opts CardOptions) []slack.Block {
 	bs := []slack.Block{
 		section(blockID(BlockIssue, is.ID), issueSummary(is)),
@@ -61,7 +55,7 @@ func IssueCard(is sentry.Issue, opts CardOptions) []slack.Block {
 		bs = append(bs, contextBlock(blockID(BlockTrend, is.ID), trend))
 	}
 	if !opts.NoActions {
-		bs = append(bs, issueActions(is.ID))
+		bs = append(bs, issueActions(is))
 	}
 	if footer := strings.ToValidUTF8(opts.Footer, "\uFFFD"); strings.TrimSpace(footer) != "" {
 		bs = append(bs, contextBlock(blockID(BlockFooter, is.ID), footer))
@@ -230,26 +224,4 @@ func issueTrend(points []sentry.StatPoint) string {
 	}
 	total := sumCounts(points)
 	return "Last 24h " + Sparkline(points) + " · " + plural(total, "event", "events")
-}
-
-// issueActions holds one control per action; each control is built by its
-// own function so a button can become a select without touching the rest.
-func issueActions(issueID string) *slack.ActionBlock {
-	return actions(blockID(BlockActions, issueID),
-		resolveControl(issueID),
-		archiveControl(issueID),
-		assignControl(issueID),
-	)
-}
-
-func resolveControl(issueID string) slack.BlockElement {
-	return button(ActionResolve, "Resolve", issueID, slack.StylePrimary)
-}
-
-func archiveControl(issueID string) slack.BlockElement {
-	return button(ActionArchive, "Archive", issueID, "")
-}
-
-func assignControl(issueID string) slack.BlockElement {
-	return button(ActionAssign, "Assign", issueID, "")
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,10 @@ func cardCases(tb testing.TB) map[string]cardCase {
 	is = exampleIssue(tb)
 	cases["gone-no-actions"] = cardCase{issue: is, opts: CardOptions{NoActions: true, Footer: "This issue no longer exists in Sentry."}}
 
+	is = exampleIssue(tb)
+	is.Status, is.Substatus = "pending_deletion", nil
+	cases["unknown-status"] = cardCase{issue: is}
+
 	cases["limits"] = cardCase{issue: limitIssue(tb), opts: CardOptions{Footer: "Resolved by <@U1> " + strings.Repeat("ж", 4000)}}
 	return cases
 }
@@ -203,19 +209,8 @@ func TestIssueCardStructure(t *testing.T) {
 		t.Errorf("title line = %q, want prefix %q", title, wantTitle)
 	}
 
-	acts := bs[3].(*slack.ActionBlock).Elements.ElementSet
-	want := []struct {
-		id, label string
-		style     slack.Style
-	}{{ActionResolve, "Resolve", slack.StylePrimary}, {ActionArchive, "Archive", ""}, {ActionAssign, "Assign", ""}}
-	if len(acts) != len(want) {
-		t.Fatalf("%d action elements, want %d", len(acts), len(want))
-	}
-	for i, w := range want {
-		b := acts[i].(*slack.ButtonBlockElement)
-		if b.ActionID != w.id || b.Text.Text != w.label || b.Style != w.style || b.Value != "1" {
-			t.Errorf("button %d = %s %q %q value %q, want %s %q %q value \"1\"", i, b.ActionID, b.Text.Text, b.Style, b.Value, w.id, w.label, w.style)
-		}
+	if got := controls(bs[3].(*slack.ActionBlock)); got != "button sentry.issue.resolve Resolve primary =1 | static_select sentry.issue.resolve_in Resolve in… | static_select sentry.issue.archive Archive… | external_select sentry.issue.assign Assign… min0 @user:1 John Doe" {
+		t.Errorf("controls = %s", got)
 	}
 
 	facts := bs[1].(*slack.SectionBlock).Fields
@@ -249,6 +244,179 @@ func TestIssueCardStructure(t *testing.T) {
 		}
 		if strings.HasPrefix(b.ID(), BlockFooter) {
 			t.Error("blank footer rendered")
+		}
+	}
+}
+
+// controls describes an actions block compactly: one "type action_id label
+// [style] [=value] [min<n>] [@initial value and label]" per element.
+func controls(a *slack.ActionBlock) string {
+	var out []string
+	for _, e := range a.Elements.ElementSet {
+		switch v := e.(type) {
+		case *slack.ButtonBlockElement:
+			d := "button " + v.ActionID + " " + v.Text.Text
+			if v.Style != "" {
+				d += " " + string(v.Style)
+			}
+			out = append(out, d+" ="+v.Value)
+		case *slack.SelectBlockElement:
+			d := v.Type + " " + v.ActionID + " " + v.Placeholder.Text
+			if v.MinQueryLength != nil {
+				d += " min" + strconv.Itoa(*v.MinQueryLength)
+			}
+			if o := v.InitialOption; o != nil {
+				d += " @" + o.Value + " " + o.Text.Text
+			}
+			out = append(out, d)
+		default:
+			out = append(out, fmt.Sprintf("%T", e))
+		}
+	}
+	return strings.Join(out, " | ")
+}
+
+func TestIssueActionsByStatus(t *testing.T) {
+	const (
+		resolve   = "button sentry.issue.resolve Resolve primary =42"
+		resolveIn = "static_select sentry.issue.resolve_in Resolve in…"
+		unresolve = "button sentry.issue.unresolve Unresolve =42"
+		archive   = "static_select sentry.issue.archive Archive…"
+		unarchive = "button sentry.issue.unarchive Unarchive =42"
+		assign    = "external_select sentry.issue.assign Assign… min0"
+	)
+	tests := []struct {
+		name, status string
+		assignee     *sentry.Assignee
+		want         []string
+	}{
+		{"unresolved", sentry.StatusUnresolved, nil, []string{resolve, resolveIn, archive, assign}},
+		{"resolved", sentry.StatusResolved, nil, []string{unresolve, archive, assign}},
+		{"archived", sentry.StatusIgnored, nil, []string{unarchive, resolve, assign}},
+		{"unknown status", "reprocessing", nil, []string{resolve, resolveIn, archive, assign}},
+		{"assigned user", sentry.StatusResolved, &sentry.Assignee{Type: "user", ID: "7", Name: "Ana Lima", Email: "ana@x.io"},
+			[]string{unresolve, archive, assign + " @user:7 Ana Lima"}},
+		{"user without name", sentry.StatusUnresolved, &sentry.Assignee{Type: "user", ID: "7", Email: "ana@x.io"},
+			[]string{resolve, resolveIn, archive, assign + " @user:7 ana@x.io"}},
+		{"assigned team", sentry.StatusIgnored, &sentry.Assignee{Type: "team", ID: "3", Name: "payments"},
+			[]string{unarchive, resolve, assign + " @team:3 #payments"}},
+		{"team named with hash", sentry.StatusIgnored, &sentry.Assignee{Type: "team", ID: "3", Name: "#payments"},
+			[]string{unarchive, resolve, assign + " @team:3 #payments"}},
+		{"team without name", sentry.StatusIgnored, &sentry.Assignee{Type: "team", ID: "3"},
+			[]string{unarchive, resolve, assign + " @team:3 #3"}},
+		{"assignee without id", sentry.StatusUnresolved, &sentry.Assignee{Type: "user", Name: "Ana"}, []string{resolve, resolveIn, archive, assign}},
+		{"assignee of unknown type", sentry.StatusUnresolved, &sentry.Assignee{Type: "bot", ID: "1", Name: "x"}, []string{resolve, resolveIn, archive, assign}},
+		{"assignee id too long", sentry.StatusUnresolved, &sentry.Assignee{Type: "user", ID: strings.Repeat("1", 200), Name: "x"}, []string{resolve, resolveIn, archive, assign}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := exampleIssue(t)
+			is.ID, is.Status, is.AssignedTo = "42", tt.status, tt.assignee
+			bs := IssueCard(is, CardOptions{})
+			assertLimits(t, bs)
+			a, ok := blockByID(bs, "issue_actions:42").(*slack.ActionBlock)
+			if !ok {
+				t.Fatal("no actions block issue_actions:42")
+			}
+			if got, want := controls(a), strings.Join(tt.want, " | "); got != want {
+				t.Errorf("controls =\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestMenuOptions(t *testing.T) {
+	is := exampleIssue(t)
+	a := blockByID(IssueCard(is, CardOptions{}), "issue_actions:1").(*slack.ActionBlock)
+	menu := func(actionID string) string {
+		for _, e := range a.Elements.ElementSet {
+			if s, ok := e.(*slack.SelectBlockElement); ok && s.ActionID == actionID {
+				var os []string
+				for _, o := range s.Options {
+					os = append(os, o.Value+"="+o.Text.Text)
+				}
+				return strings.Join(os, "; ")
+			}
+		}
+		return "(no menu " + actionID + ")"
+	}
+	if got, want := menu(ActionResolveIn), "next_release=Next release; current_release=Current release"; got != want {
+		t.Errorf("resolve in menu = %s\nwant %s", got, want)
+	}
+	want := "until_escalating=Until escalating; forever=Forever; for:60=For 1 hour; for:1440=For 1 day; for:10080=For 1 week; " +
+		"count:10=Until 10 more events; count:100=Until 100 more events; count:1000=Until 1,000 more events"
+	if got := menu(ActionArchive); got != want {
+		t.Errorf("archive menu = %s\nwant %s", got, want)
+	}
+	// Every offered archive value parses back.
+	for _, o := range archiveOptions() {
+		if _, err := ParseArchiveChoice(o.value); err != nil {
+			t.Errorf("offered value %q does not parse: %v", o.value, err)
+		}
+	}
+}
+
+func TestParseArchiveChoice(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ArchiveChoice
+	}{
+		{ArchiveUntilEscalating, ArchiveChoice{UntilEscalating: true}},
+		{ArchiveForever, ArchiveChoice{Forever: true}},
+		{ArchiveFor1Hour, ArchiveChoice{For: time.Hour}},
+		{ArchiveFor1Day, ArchiveChoice{For: 24 * time.Hour}},
+		{ArchiveFor1Week, ArchiveChoice{For: 7 * 24 * time.Hour}},
+		{ArchiveUntil10, ArchiveChoice{Count: 10}},
+		{ArchiveUntil100, ArchiveChoice{Count: 100}},
+		{ArchiveUntil1000, ArchiveChoice{Count: 1000}},
+	}
+	for _, tt := range tests {
+		got, err := ParseArchiveChoice(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseArchiveChoice(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "for:30", "for:60 ", "FOREVER", "count:5", "count:-1", "for:1e9", "count:1000000", "until_escalating\x00", strings.Repeat("x", 5000)} {
+		if got, err := ParseArchiveChoice(in); err == nil {
+			t.Errorf("ParseArchiveChoice(%q) = %+v, want an error", in, got)
+		} else if len(err.Error()) > 120 {
+			t.Errorf("error for %d-byte input is %d bytes long", len(in), len(err.Error()))
+		}
+	}
+}
+
+func TestIssueIDFromBlockID(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   string
+		wantOK bool
+	}{
+		{"issue_actions:4501", "4501", true},
+		{BlockActions + "1", "1", true},
+		{"issue_actions:", "", false},
+		{"issue:4501", "", false},
+		{"issue_footer:4501", "", false},
+		{"", "", false},
+		{"xissue_actions:1", "", false},
+		{BlockActions + strings.Repeat("9", maxBlockID-len(BlockActions)-1), strings.Repeat("9", maxBlockID-len(BlockActions)-1), true},
+		{clip(BlockActions+strings.Repeat("9", 300), maxBlockID), "", false}, // may have been cut
+	}
+	for _, tt := range tests {
+		got, ok := IssueIDFromBlockID(tt.in)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("IssueIDFromBlockID(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+	// Round trip through a rendered card, in each layout.
+	for _, st := range []string{sentry.StatusUnresolved, sentry.StatusResolved, sentry.StatusIgnored} {
+		is := exampleIssue(t)
+		is.ID, is.Status = "4501", st
+		for _, b := range IssueCard(is, CardOptions{}) {
+			if b.BlockType() == slack.MBTAction {
+				if id, ok := IssueIDFromBlockID(b.ID()); !ok || id != "4501" {
+					t.Errorf("%s card: block id %q reads back as %q, %v", st, b.ID(), id, ok)
+				}
+			}
 		}
 	}
 }
@@ -331,13 +499,15 @@ func FuzzIssueCard(f *testing.F) {
 	f.Add("Tom & Jerry <x>", "mod in fn", "boom", "Ann", "proj", "150", "1.0", "https://x.io/issues/1/", "1", "P-1", "Resolved by <@U1>", "unresolved", "new")
 	f.Add(strings.Repeat("ü", 600), strings.Repeat("<", 6000), strings.Repeat("&", 11000), strings.Repeat("n", 300), "", "12a", "", "http://x/|y", "", "", "", "ignored", "archived_until_condition_met")
 	f.Add("\xff\xfe", "\n\n", " ", "#", "<!channel>", "-", "<http://a|b>", "javascript:x", "a\nb", "*", "<", "", "")
+	f.Add("t", "c", "v", "Ann", "p", "3", "r", "https://x.io/issues/2/", "2", "P-2", "", "resolved", "")
+	f.Add("t", "c", "v", "Ann", "p", "3", "r", "https://x.io/issues/3/", "3", "P-3", "", "ignored", "archived_forever")
 	f.Fuzz(func(t *testing.T, title, culprit, value, name, project, count, release, permalink, id, shortID, footer, status, sub string) {
 		is := sentry.Issue{
 			ID: id, ShortID: shortID, Title: title, Culprit: &culprit, Permalink: permalink,
 			Level: "error", Status: status, Substatus: &sub,
 			Project:    sentry.Project{Name: project, Slug: project},
 			Metadata:   sentry.Metadata{Value: value},
-			AssignedTo: &sentry.Assignee{Type: "team", Name: name},
+			AssignedTo: &sentry.Assignee{Type: "team", ID: shortID, Name: name},
 			Count:      count, UserCount: len(name),
 			FirstSeen:   at("2024-05-01T10:00:00Z"),
 			LastRelease: &sentry.Release{Version: release},
@@ -346,6 +516,11 @@ func FuzzIssueCard(f *testing.F) {
 		bs := IssueCard(is, CardOptions{Footer: footer})
 		for _, e := range limitErrors(bs) {
 			t.Error(e)
+		}
+		for _, b := range bs {
+			if id, ok := IssueIDFromBlockID(b.ID()); ok && id != is.ID {
+				t.Errorf("block id %q reads back as issue %q, not %q", b.ID(), id, is.ID)
+			}
 		}
 		if _, err := json.Marshal(bs); err != nil {
 			t.Fatalf("json.Marshal: %v", err)
@@ -356,11 +531,84 @@ func FuzzIssueCard(f *testing.F) {
 	})
 }
 
+// FuzzMessages holds the other renderers to the same limits with random
+// titles, labels, queries and values.
+func FuzzMessages(f *testing.F) {
+	f.Add("is:unresolved", "Tom & Jerry <x>", "P-1", "https://x.io/issues/1/", "Ann (ann@x.io)", "user:1", "an", "cursor", 3, true)
+	f.Add(strings.Repeat("`", 300), strings.Repeat("ü", 600), strings.Repeat("<", 300), "http://x/|y", strings.Repeat("#", 200), "team:"+strings.Repeat("9", 200), "", strings.Repeat("c", 2001), 60, false)
+	f.Add("\xff", "\n", "", "", "", "user:", "@", "", 0, true)
+	f.Fuzz(func(t *testing.T, query, title, shortID, permalink, label, actor, typed, more string, n int, assigned bool) {
+		n = min(max(n, 0), 120)
+		is := sentry.Issue{
+			ID: shortID, ShortID: shortID, Title: title, Permalink: permalink, Level: "error",
+			Status: sentry.StatusResolved, Count: title, UserCount: n,
+			Project:  sentry.Project{Slug: label},
+			LastSeen: at("2024-05-01T10:00:00Z"),
+		}
+		issues := make([]sentry.Issue, n)
+		for i := range issues {
+			issues[i] = is
+		}
+		cmds := []CommandHelp{{Usage: query, Example: title, Summary: label}, {Usage: shortID, Summary: typed}}
+		for name, bs := range map[string][]slack.Block{
+			"search": SearchResults(query, issues, more, n),
+			"help":   Help(cmds, title),
+			"notice": Notice(label),
+		} {
+			for _, e := range limitErrors(bs) {
+				t.Errorf("%s: %s", name, e)
+			}
+			if _, err := json.Marshal(bs); err != nil {
+				t.Fatalf("%s: json.Marshal: %v", name, err)
+			}
+			if !utf8.ValidString(PlainText(bs)) {
+				t.Errorf("%s: PlainText is not valid UTF-8", name)
+			}
+		}
+
+		cands := []Assignable{{Actor: actor, Label: label}, {Actor: "team:" + shortID, Label: title}, {Actor: "user:" + typed, Label: query}}
+		for range n {
+			cands = append(cands, Assignable{Actor: "user:" + strconv.Itoa(len(cands)), Label: label})
+		}
+		opts := AssigneeOptions(AssigneeQuery{Typed: typed, Me: &Assignable{Actor: actor, Label: title}, Assigned: assigned, Candidates: cands})
+		for _, e := range optionErrors("assignees", opts) {
+			t.Error(e)
+		}
+		for _, o := range opts {
+			if o.Value != AssignNobody && !validActor(o.Value) {
+				t.Errorf("option value %q is not an actor", o.Value)
+			}
+		}
+		if b, err := json.Marshal(SuggestionResponse(opts)); err != nil || !bytes.HasPrefix(b, []byte(`{"options":[`)) {
+			t.Errorf("SuggestionResponse = %s, %v", b, err)
+		}
+	})
+}
+
+// BenchmarkIssueCard renders and encodes the card in each status layout,
+// the assigned ones with their initial option.
 func BenchmarkIssueCard(b *testing.B) {
-	is := exampleIssue(b)
+	var issues []sentry.Issue
+	for _, st := range []string{sentry.StatusUnresolved, sentry.StatusResolved, sentry.StatusIgnored} {
+		is := exampleIssue(b)
+		is.Status = st
+		issues = append(issues, is)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := json.Marshal(IssueCard(is, CardOptions{})); err != nil {
+		for _, is := range issues {
+			if _, err := json.Marshal(IssueCard(is, CardOptions{})); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkSearchResults(b *testing.B) {
+	issues := searchIssues(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(SearchResults("is:unresolved", issues, "next", 1)); err != nil {
 			b.Fatal(err)
 		}
 	}

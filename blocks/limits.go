@@ -20,6 +20,8 @@ const (
 	maxButtonText   = 75   // button label
 	maxOptionText   = 75   // option label
 	maxOptionValue  = 150  // option value
+	maxPlaceholder  = 150  // select menu placeholder
+	maxSelectOpts   = 100  // options of a static select or of a block_suggestion answer
 	maxActionID     = 255  // action_id
 	maxBlockID      = 255  // block_id
 	maxButtonValue  = 2000 // button value
@@ -99,6 +101,22 @@ func button(actionID, label, value string, style slack.Style) *slack.ButtonBlock
 // option builds a select or overflow option.
 func option(value, label string) *slack.OptionBlockObject {
 	return slack.NewOptionBlockObject(clip(value, maxOptionValue), plainText(label, maxOptionText), nil)
+}
+
+// staticSelect builds a select menu with a fixed list of options.
+func staticSelect(actionID, placeholder string, opts ...*slack.OptionBlockObject) *slack.SelectBlockElement {
+	if len(opts) > maxSelectOpts {
+		opts = opts[:maxSelectOpts]
+	}
+	return slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plainText(placeholder, maxPlaceholder), clip(actionID, maxActionID), opts...)
+}
+
+// externalSelect builds a select menu whose options Slack asks the app for
+// (a block_suggestion) once minQuery characters are typed.
+func externalSelect(actionID, placeholder string, minQuery int) *slack.SelectBlockElement {
+	s := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plainText(placeholder, maxPlaceholder), clip(actionID, maxActionID))
+	s.MinQueryLength = &minQuery
+	return s
 }
 
 // capBlocks is the last step of every renderer: Slack refuses a message with

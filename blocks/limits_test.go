@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,7 +56,7 @@ func limitErrors(bs []slack.Block) []string {
 			}
 			seen[bid] = true
 		}
-		markup := !strings.HasPrefix(b.ID(), BlockFooter)
+		markup := !callerMrkdwn(b.ID())
 		switch v := b.(type) {
 		case *slack.HeaderBlock:
 			text(where+" header", v.Text, maxHeaderText, markup)
@@ -107,6 +108,37 @@ func limitErrors(bs []slack.Block) []string {
 					for k, o := range el.Options {
 						text(fmt.Sprintf("%s option %d", ew, k), o.Text, maxOptionText, false)
 					}
+				case *slack.SelectBlockElement:
+					id(ew+" action_id", el.ActionID, maxActionID)
+					text(ew+" placeholder", el.Placeholder, maxPlaceholder, false)
+					if el.Placeholder != nil && el.Placeholder.Type != slack.PlainTextType {
+						bad("%s: placeholder must be plain_text", ew)
+					}
+					if len(el.OptionGroups) > 0 {
+						bad("%s: option groups are not used", ew)
+					}
+					switch el.Type {
+					case slack.OptTypeStatic:
+						if len(el.Options) == 0 {
+							bad("%s: static select without options", ew)
+						}
+						errs = append(errs, optionErrors(ew, el.Options)...)
+						if o := el.InitialOption; o != nil && !hasOption(el.Options, o) {
+							bad("%s: initial option %q is not one of the options", ew, o.Value)
+						}
+					case slack.OptTypeExternal:
+						if len(el.Options) > 0 {
+							bad("%s: external select with inline options", ew)
+						}
+						if el.MinQueryLength == nil {
+							bad("%s: no min_query_length", ew)
+						}
+					default:
+						bad("%s: unexpected select type %q", ew, el.Type)
+					}
+					if o := el.InitialOption; o != nil {
+						errs = append(errs, optionErrors(ew+" initial", []*slack.OptionBlockObject{o})...)
+					}
 				default:
 					bad("%s: unexpected %T", ew, e)
 				}
@@ -116,6 +148,60 @@ func limitErrors(bs []slack.Block) []string {
 		}
 	}
 	return errs
+}
+
+// callerMrkdwn marks blocks whose text the caller writes as mrkdwn; their
+// markup is the caller's to get right.
+func callerMrkdwn(blockID string) bool {
+	return strings.HasPrefix(blockID, BlockFooter) || blockID == BlockNotice || blockID == BlockHelpIntro
+}
+
+// optionErrors checks a list of options as Slack would in a menu or a
+// block_suggestion answer: count, plain_text labels, value lengths, unique
+// values.
+func optionErrors(where string, opts []*slack.OptionBlockObject) []string {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if len(opts) > maxSelectOpts {
+		bad("%s: %d options > %d", where, len(opts), maxSelectOpts)
+	}
+	values := map[string]bool{}
+	for i, o := range opts {
+		ow := fmt.Sprintf("%s option %d", where, i)
+		if o == nil {
+			bad("%s: nil", ow)
+			continue
+		}
+		switch {
+		case o.Text == nil:
+			bad("%s: no text", ow)
+		case o.Text.Type != slack.PlainTextType:
+			bad("%s: text must be plain_text", ow)
+		case strings.TrimSpace(o.Text.Text) == "":
+			bad("%s: blank text", ow)
+		case utf8.RuneCountInString(o.Text.Text) > maxOptionText:
+			bad("%s: text %d chars > %d", ow, utf8.RuneCountInString(o.Text.Text), maxOptionText)
+		case !utf8.ValidString(o.Text.Text):
+			bad("%s: invalid UTF-8", ow)
+		}
+		if o.Value == "" || utf8.RuneCountInString(o.Value) > maxOptionValue || !utf8.ValidString(o.Value) {
+			bad("%s: value %q is empty, too long or invalid", ow, o.Value)
+		}
+		if values[o.Value] {
+			bad("%s: duplicate value %q", ow, o.Value)
+		}
+		values[o.Value] = true
+	}
+	return errs
+}
+
+func hasOption(opts []*slack.OptionBlockObject, want *slack.OptionBlockObject) bool {
+	for _, o := range opts {
+		if o != nil && o.Value == want.Value && o.Text != nil && want.Text != nil && o.Text.Text == want.Text.Text {
+			return true
+		}
+	}
+	return false
 }
 
 // markupError reports a mrkdwn token left open or nested, or an ampersand
@@ -183,6 +269,22 @@ func TestLimitErrorsCatchesViolations(t *testing.T) {
 			}
 			return bs
 		}(),
+		"long placeholder": {slack.NewActionBlock("a", slack.NewOptionsSelectBlockElement(slack.OptTypeStatic,
+			slack.NewTextBlockObject(slack.PlainTextType, strings.Repeat("p", maxPlaceholder+1), false, false), "x",
+			slack.NewOptionBlockObject("v", slack.NewTextBlockObject(slack.PlainTextType, "t", false, false), nil)))},
+		"duplicate option value": {slack.NewActionBlock("a", slack.NewOptionsSelectBlockElement(slack.OptTypeStatic,
+			slack.NewTextBlockObject(slack.PlainTextType, "p", false, false), "x",
+			slack.NewOptionBlockObject("v", slack.NewTextBlockObject(slack.PlainTextType, "t", false, false), nil),
+			slack.NewOptionBlockObject("v", slack.NewTextBlockObject(slack.PlainTextType, "u", false, false), nil)))},
+		"foreign initial option": {slack.NewActionBlock("a", slack.NewOptionsSelectBlockElement(slack.OptTypeStatic,
+			slack.NewTextBlockObject(slack.PlainTextType, "p", false, false), "x",
+			slack.NewOptionBlockObject("v", slack.NewTextBlockObject(slack.PlainTextType, "t", false, false), nil)).
+			WithInitialOption(slack.NewOptionBlockObject("w", slack.NewTextBlockObject(slack.PlainTextType, "t", false, false), nil)))},
+		"long option value": {slack.NewActionBlock("a", slack.NewOptionsSelectBlockElement(slack.OptTypeStatic,
+			slack.NewTextBlockObject(slack.PlainTextType, "p", false, false), "x",
+			slack.NewOptionBlockObject(strings.Repeat("v", maxOptionValue+1), slack.NewTextBlockObject(slack.PlainTextType, "t", false, false), nil)))},
+		"external without min query": {slack.NewActionBlock("a", slack.NewOptionsSelectBlockElement(slack.OptTypeExternal,
+			slack.NewTextBlockObject(slack.PlainTextType, "p", false, false), "x"))},
 		"long block id": {slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "a", false, false), nil, nil,
 			slack.SectionBlockOptionBlockID(strings.Repeat("i", maxBlockID+1)))},
 	}
@@ -206,10 +308,14 @@ func TestBuildersEnforceLimits(t *testing.T) {
 		texts = append(texts, huge)
 	}
 	id := strings.Repeat("i", 1000)
+	opts := make([]*slack.OptionBlockObject, 150)
+	for i := range opts {
+		opts[i] = option(strconv.Itoa(i)+huge, huge)
+	}
 	bs := []slack.Block{
 		section("1"+id, huge, fields...),
 		contextBlock("2"+id, texts...),
-		actions("3"+id, button(id, huge, huge, slack.StylePrimary)),
+		actions("3"+id, button(id, huge, huge, slack.StylePrimary), staticSelect(id, huge, opts...), externalSelect(id, huge, 0)),
 	}
 	assertLimits(t, bs)
 	if got := len(bs[0].(*slack.SectionBlock).Fields); got != maxFields {
@@ -217,6 +323,10 @@ func TestBuildersEnforceLimits(t *testing.T) {
 	}
 	if got := len(bs[1].(*slack.ContextBlock).ContextElements.Elements); got != maxContextElems {
 		t.Errorf("context elements = %d, want %d", got, maxContextElems)
+	}
+
+	if got := len(bs[2].(*slack.ActionBlock).Elements.ElementSet[1].(*slack.SelectBlockElement).Options); got != maxSelectOpts {
+		t.Errorf("select options = %d, want %d", got, maxSelectOpts)
 	}
 
 	o := option(huge, huge)

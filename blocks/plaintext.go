@@ -11,7 +11,7 @@ import (
 // PlainText renders blocks as readable plain text, one block after another:
 // mrkdwn markup is undone (links become "label (url)", date tokens their
 // fallback, entities their characters), fields read "Label: value" one per
-// line, and interactive elements show as [Label].
+// line, and interactive elements show as [Label] (menus as [Label ▾]).
 func PlainText(bs []slack.Block) string {
 	var lines []string
 	for _, b := range bs {
@@ -117,6 +117,10 @@ func elementText(e slack.BlockElement) string {
 	case *slack.ButtonBlockElement:
 		return "[" + objectText(v.Text) + "]"
 	case *slack.SelectBlockElement:
+		// A menu with a chosen option shows the choice, as Slack does.
+		if v.InitialOption != nil && v.InitialOption.Text != nil {
+			return "[" + objectText(v.InitialOption.Text) + " ▾]"
+		}
 		return "[" + objectText(v.Placeholder) + " ▾]"
 	case *slack.MultiSelectBlockElement:
 		return "[" + objectText(v.Placeholder) + " ▾]"

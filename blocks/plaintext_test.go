@@ -58,6 +58,10 @@ func TestPlainText(t *testing.T) {
 			slack.NewOverflowBlockElement(ActionArchive),
 			slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, pt("Assign to…"), ActionAssign),
 		)}, "[Resolve] [⋯] [Assign to… ▾]"},
+		{"menu with a choice", []slack.Block{slack.NewActionBlock("a",
+			slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, pt("Assign…"), ActionAssign).
+				WithInitialOption(slack.NewOptionBlockObject("team:3", pt("#payments"), nil)),
+		)}, "[#payments ▾]"},
 		{"divider between", []slack.Block{slack.NewSectionBlock(md("a"), nil, nil), slack.NewDividerBlock(), slack.NewSectionBlock(md("b"), nil, nil)},
 			"a\n---\nb"},
 		{"value blocks", []slack.Block{slack.SectionBlock{Type: slack.MBTSection, Text: md("v &amp; w")}}, "v & w"},
