@@ -48,9 +48,20 @@ type CommandHandler interface {
 	HandleCommand(ctx context.Context, cmd slack.SlashCommand) error
 }
 
+// Action is a block_actions interaction: a button clicked or a menu choice
+// made. For a card inside an unfurl, AppUnfurlURL is the link the card is
+// attached to; slack-go's Container drops that field, so it is decoded here.
+type Action struct {
+	slack.InteractionCallback
+	AppUnfurlURL string
+}
+
+// InUnfurl reports whether the action came from a card in a link unfurl.
+func (a *Action) InUnfurl() bool { return a.Container.IsAppUnfurl && a.AppUnfurlURL != "" }
+
 // ActionHandler handles block_actions (button clicks, menu choices).
 type ActionHandler interface {
-	HandleAction(ctx context.Context, cb slack.InteractionCallback) error
+	HandleAction(ctx context.Context, a Action) error
 }
 
 // SuggestionHandler answers block_suggestion requests of external selects. Its

@@ -401,3 +401,51 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+type actionFn func(ctx context.Context, a Action) error
+
+func (f actionFn) HandleAction(ctx context.Context, a Action) error { return f(ctx, a) }
+
+func TestActionDecodedAndRedeliveryHandledOnce(t *testing.T) {
+	got := make(chan Action, 10)
+	h := newHarness(t, Handlers{Actions: actionFn(func(ctx context.Context, a Action) error {
+		got <- a
+		return nil
+	})}, Config{})
+	h.connected(1)
+	click := slackfake.BlockAction{TeamID: "T0001", UserID: "U0BOB", ChannelID: "C0BACKEND", MessageTS: "1732810000.123456",
+		InUnfurl: true, UnfurlURL: "https://acme.sentry.io/issues/4321/", ActionID: "sentry.issue.resolve",
+		BlockID: "issue_actions:4321", Value: "4321", ActionTS: "1732810200.331110"}
+	id, env := slackfake.BlockActionsEnvelope(click)
+	h.send(id, env)
+	var a Action
+	select {
+	case a = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("action not handled")
+	}
+	if !a.InUnfurl() || a.AppUnfurlURL != click.UnfurlURL || a.Container.ChannelID != "C0BACKEND" ||
+		len(a.ActionCallback.BlockActions) != 1 || a.ActionCallback.BlockActions[0].ActionID != "sentry.issue.resolve" {
+		t.Fatalf("decoded action = %+v (unfurl url %q)", a.Container, a.AppUnfurlURL)
+	}
+	// The same click delivered again (new envelope id, same action_ts) is skipped;
+	// a second click has its own action_ts and runs.
+	id, env = slackfake.BlockActionsEnvelope(click)
+	h.send(id, env)
+	click.ActionTS = "1732810201.000001"
+	id, env = slackfake.BlockActionsEnvelope(click)
+	h.send(id, env)
+	select {
+	case a = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("second click not handled")
+	}
+	if ts := a.ActionCallback.BlockActions[0].ActionTs; ts != "1732810201.000001" {
+		t.Fatalf("handled action_ts %s, want the second click's (the redelivery must be skipped)", ts)
+	}
+	select {
+	case a = <-got:
+		t.Fatalf("an extra action ran: %s", a.ActionCallback.BlockActions[0].ActionTs)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -108,8 +108,23 @@ func (b *Bot) decode(req *socketmode.Request) (unit, error) {
 		if cb.Type != slack.InteractionTypeBlockActions || b.handlers.Actions == nil {
 			return unit{}, nil
 		}
+		var extra struct {
+			Container struct {
+				AppUnfurlURL string `json:"app_unfurl_url"`
+			} `json:"container"`
+			AppUnfurl struct {
+				AppUnfurlURL string `json:"app_unfurl_url"`
+			} `json:"app_unfurl"`
+		}
+		if err := json.Unmarshal(req.Payload, &extra); err != nil {
+			return unit{}, fmt.Errorf("decoding interaction: %w", err)
+		}
+		a := Action{InteractionCallback: cb, AppUnfurlURL: extra.Container.AppUnfurlURL}
+		if a.AppUnfurlURL == "" {
+			a.AppUnfurlURL = extra.AppUnfurl.AppUnfurlURL
+		}
 		return unit{kind: "action", key: actionKey(req.EnvelopeID, &cb), run: func(ctx context.Context) error {
-			return b.handlers.Actions.HandleAction(ctx, cb)
+			return b.handlers.Actions.HandleAction(ctx, a)
 		}}, nil
 	default:
 		return unit{}, fmt.Errorf("unknown envelope type %q", req.Type)
