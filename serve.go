@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
+	"sentrybot/authz"
 	"sentrybot/bot"
 	"sentrybot/config"
 	"sentrybot/handlers"
@@ -103,13 +105,57 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 
+	org := cfg.Sentry.Org
 	issues := issuecache.New(sc, issuecache.Options{})
-	matcher := links.NewMatcher(cfg.Sentry.Org, cfg.Sentry.LinkHosts)
+	matcher := links.NewMatcher(org, cfg.Sentry.LinkHosts)
+	auth := authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
+		authz.Options{Org: org, Admins: cfg.Auth.Admins})
+	replier := handlers.NewSlackReplier(api, httpClient, responseHosts(cfg.Slack.APIURL))
+	triage := handlers.NewTriage(org, sc, issues, auth, api, replier, log.With().Str("handler", "triage").Logger())
+	commands := handlers.NewCommands(handlers.CommandDeps{
+		Org: org, Links: matcher, Issues: issues, Search: sc, Sentry: sc, Directory: sc,
+		Identities: handlers.NewIdentities(org, api, sc, auth, db, nil),
+		IDs:        db, Triage: triage, Auth: auth, Roles: auth, Overrides: db, AuditLog: db,
+		Poster: api, Reply: replier, Log: log.With().Str("handler", "commands").Logger(),
+	})
 	h := bot.Handlers{
-		LinkShared: handlers.NewUnfurler(cfg.Sentry.Org, matcher, issues, api, log.With().Str("handler", "unfurl").Logger()),
+		LinkShared:  handlers.NewUnfurler(org, matcher, issues, api, log.With().Str("handler", "unfurl").Logger()),
+		Commands:    commands,
+		Actions:     &handlers.ActionRouter{Triage: triage, Commands: commands},
+		Suggestions: handlers.NewAssignees(org, sc, db, issues, nil),
 	}
 	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), o.bot)
 	return &app{log: log, db: db, slack: api, bot: b}, nil
+}
+
+// sentryMembers lets the authorization module ask Sentry about a member.
+type sentryMembers struct{ c *sentry.Client }
+
+func (s sentryMembers) Member(ctx context.Context, org, memberID string) (authz.MemberInfo, error) {
+	m, err := s.c.Member(ctx, org, memberID)
+	if errors.Is(err, sentry.ErrNotFound) {
+		return authz.MemberInfo{}, fmt.Errorf("%w: %w", authz.ErrMemberNotFound, err)
+	}
+	if err != nil {
+		return authz.MemberInfo{}, err
+	}
+	info := authz.MemberInfo{ID: m.ID, Email: m.Email, OrgRole: m.Role, Pending: m.Pending || m.Expired}
+	if m.User != nil {
+		info.UserID = m.User.ID
+	} else {
+		info.Pending = true
+	}
+	return info, nil
+}
+
+// responseHosts are the hosts a response_url may point at: Slack's hooks
+// host, and the Web API's own host (where a test fake serves both).
+func responseHosts(apiURL string) []string {
+	hosts := []string{"hooks.slack.com"}
+	if u, err := url.Parse(apiURL); err == nil && u.Host != "" {
+		hosts = append(hosts, u.Host)
+	}
+	return hosts
 }
 
 // serve runs until ctx ends, then closes the store.

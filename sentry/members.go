@@ -3,6 +3,7 @@ package sentry
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 )
 
@@ -79,6 +80,19 @@ func (c *Client) Members(ctx context.Context, org, query string) ([]Member, erro
 	}
 	members, _, err := listAll[Member](ctx, c, op, "/api/0/organizations/"+url.PathEscape(org)+"/members/", q, maxListPages)
 	return members, err
+}
+
+// Member retrieves one member (or invitation) by its member id.
+func (c *Client) Member(ctx context.Context, org, memberID string) (*Member, error) {
+	const op = "get member"
+	if err := checkSegments(op, org, memberID); err != nil {
+		return nil, err
+	}
+	var m Member
+	if _, err := c.do(ctx, op, http.MethodGet, "/api/0/organizations/"+url.PathEscape(org)+"/members/"+url.PathEscape(memberID)+"/", nil, nil, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Teams lists an organization's teams, following pagination for up to 10

@@ -170,6 +170,41 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// getMember answers GET /api/0/organizations/{org}/members/{member_id}/.
+func (s *Server) getMember(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("member_id")
+	s.mu.Lock()
+	i := slices.IndexFunc(s.members, func(m sentry.Member) bool { return m.ID == id })
+	var m sentry.Member
+	if i >= 0 {
+		m = s.members[i]
+	}
+	s.mu.Unlock()
+	if i < 0 {
+		writeJSON(w, http.StatusNotFound, detail("The requested resource does not exist"))
+		return
+	}
+	writeJSON(w, http.StatusOK, memberBody(m))
+}
+
+// RemoveMember deletes a member, as when someone leaves the organization.
+func (s *Server) RemoveMember(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.members = slices.DeleteFunc(s.members, func(m sentry.Member) bool { return m.ID == id })
+}
+
+// SetMemberRole changes a member's organization role.
+func (s *Server) SetMemberRole(id, role string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.members {
+		if s.members[i].ID == id {
+			s.members[i].Role = role
+		}
+	}
+}
+
 func memberMatches(m sentry.Member, tok token) bool {
 	values := tok.values()
 	switch tok.key {

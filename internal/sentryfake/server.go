@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	})
 	s.mux.Handle("/api/0/organizations/{org}/shortids/{issue}/{$}", methods{http.MethodGet: s.inOrg(s.getShortID)})
 	s.mux.Handle("/api/0/organizations/{org}/members/{$}", methods{http.MethodGet: s.inOrg(s.listMembers)})
+	s.mux.Handle("/api/0/organizations/{org}/members/{member_id}/{$}", methods{http.MethodGet: s.inOrg(s.getMember)})
 	s.mux.Handle("/api/0/organizations/{org}/teams/{$}", methods{http.MethodGet: s.inOrg(s.listTeams)})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeNotFound(w) })
 }
