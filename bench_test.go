@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/slack-go/slack"
+
+	"sentrybot/blocks"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
 )
@@ -46,4 +49,51 @@ func BenchmarkUnfurlPath(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTriageClick measures one card click end to end: envelope, ack,
+// authorization (membership cached), Sentry's current state, the PUT, the
+// re-read, the audit entry and the card updated with chat.unfurl. Clicks
+// alternate Resolve and Unresolve so every one changes the issue.
+func BenchmarkTriageClick(b *testing.B) {
+	s := newE2E(b, map[string]string{"SENTRYBOT_LOG_LEVEL": "warn"})
+	s.sentry.AddMember(sentryfake.NewMember("11", "101", "alice@acme.example", "Alice", "member"))
+	s.slack.AddUser(benchUser())
+	s.start()
+	cmdID, cmd := slackfake.SlashCommandEnvelope(slackfake.SlashCommand{TeamID: "T0001", ChannelID: "C0BENCH", UserID: "U0ALICE",
+		Text: "link", ResponseURL: s.slack.ResponseURL("cmd")})
+	s.send(cmd, cmdID)
+	if _, err := s.slack.WaitCalls(s.ctx(), "response_url", 1); err != nil {
+		b.Fatal(err)
+	}
+	url := "https://acme.sentry.io/issues/4321/"
+	id, env := linkShared("C0BENCH", "1732810000.000001", url)
+	s.send(env, id)
+	s.unfurls(1)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		action := blocks.ActionResolve
+		if i%2 == 1 {
+			action = blocks.ActionUnresolve
+		}
+		envID, env := slackfake.BlockActionsEnvelope(slackfake.BlockAction{TeamID: "T0001", UserID: "U0ALICE", ChannelID: "C0BENCH",
+			MessageTS: "1732810000.000001", InUnfurl: true, UnfurlURL: url, ActionID: action, BlockID: "issue_actions:4321",
+			Value: "4321", ResponseURL: s.slack.ResponseURL("click"), ActionTS: fmt.Sprintf("1732810300.%06d", i)})
+		if err := s.slack.Send(s.ctx(), env); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.slack.WaitAck(s.ctx(), envID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.slack.WaitCalls(s.ctx(), "chat.unfurl", i+2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchUser() slack.User {
+	return slack.User{ID: "U0ALICE", TeamID: "T0001", Name: "alice", IsEmailConfirmed: true,
+		Profile: slack.UserProfile{Email: "alice@acme.example"}}
 }

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 
 	"sentrybot/blocks"
 	"sentrybot/bot"
 	"sentrybot/config"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
+	"sentrybot/store"
 )
 
 // The demo runs the real bot, wired exactly as `run` wires it, against the
@@ -42,6 +44,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	crash := sentryfake.NewIssue("4321", "BACKEND-1A2", "TypeError: Cannot read properties of undefined (reading 'total')")
 	sentrySrv.AddIssue(crash)
+	// Alice is a Sentry member (member id 11, user id 101) and a Slack user
+	// with the same confirmed email.
+	sentrySrv.AddMember(sentryfake.NewMember("11", "101", "alice@acme.example", "Alice Doe", "member"))
+	slackSrv.AddUser(slack.User{ID: "U0ALICE", TeamID: "T0001", Name: "alice", IsEmailConfirmed: true,
+		Profile: slack.UserProfile{Email: "alice@acme.example", RealName: "Alice Doe"}})
 
 	dir, err := os.MkdirTemp("", "sentrybot-demo-")
 	if err != nil {
@@ -150,13 +157,108 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say("   the other organization's link was never looked up (Sentry calls for it: %d).", countPath(sentrySrv.Requests(), "/organizations/other/"))
 
 	say("")
+	say("4. Alice types /sentry help:")
+	help, err := demoCommand(ctx, slackSrv, "help")
+	if err != nil {
+		return err
+	}
+	say("%s", indent(help, "   │ "))
+
+	say("")
+	say("5. Alice types /sentry link (her confirmed Slack email matches one Sentry member):")
+	linked, err := demoCommand(ctx, slackSrv, "link")
+	if err != nil {
+		return err
+	}
+	say("%s", indent(linked, "   │ "))
+
+	say("")
+	say("6. Alice clicks Resolve on the card:")
+	beforeUnfurls := len(slackSrv.Calls("chat.unfurl"))
+	id, envelope = slackfake.BlockActionsEnvelope(slackfake.BlockAction{
+		TeamID: "T0001", UserID: "U0ALICE", ChannelID: "C0BACKEND", MessageTS: "1732810000.123456",
+		InUnfurl: true, UnfurlURL: link, ActionID: blocks.ActionResolve, BlockID: "issue_actions:4321", Value: "4321",
+		Text: "Resolve", ResponseURL: slackSrv.ResponseURL("click"), ActionTS: "1732810200.331110",
+	})
+	if err := slackSrv.Send(ctx, envelope); err != nil {
+		return fmt.Errorf("demo: delivering the click: %w", err)
+	}
+	if _, err := slackSrv.WaitAck(ctx, id); err != nil {
+		return fmt.Errorf("demo: waiting for the ack: %w", err)
+	}
+	calls, err = slackSrv.WaitCalls(ctx, "chat.unfurl", beforeUnfurls+1)
+	if err != nil {
+		return fmt.Errorf("demo: waiting for the card update: %w", err)
+	}
+	for _, r := range sentrySrv.Requests() {
+		if r.Method == "PUT" {
+			say("   bot → Sentry: PUT %s %s", r.Path, strings.TrimSpace(string(r.Body)))
+		}
+	}
+	unfurls, err = calls[len(calls)-1].Unfurls()
+	if err != nil {
+		return fmt.Errorf("demo: reading the updated card: %w", err)
+	}
+	say("   bot → Slack: chat.unfurl on the same message; the card, updated in place for everyone:")
+	say("%s", indent(blocks.PlainText(unfurls[link].Blocks.BlockSet), "   │ "))
+
+	say("")
 	if err := stop(); err != nil {
 		return fmt.Errorf("demo: the bot stopped with an error: %w", err)
 	}
-	say("4. SIGTERM: the bot stopped taking work, finished what was in flight and closed its store.")
+	say("7. SIGTERM: the bot stopped taking work, finished what was in flight and closed its store.")
+	entries, err := demoAudit(ctx, env["SENTRYBOT_DB"])
+	if err != nil {
+		return err
+	}
+	say("")
+	say("The audit log (sentrybot audit):")
+	say("%s", indent(entries, "   "))
 	say("")
 	say("Slack Web API calls made: %s", strings.Join(slackSrv.MethodsCalled(), ", "))
 	return nil
+}
+
+// demoCommand types /sentry text as Alice and returns the private answer.
+func demoCommand(ctx context.Context, srv *slackfake.Server, text string) (string, error) {
+	before := len(srv.Calls("response_url"))
+	id, envelope := slackfake.SlashCommandEnvelope(slackfake.SlashCommand{
+		TeamID: "T0001", ChannelID: "C0BACKEND", UserID: "U0ALICE", UserName: "alice", Text: text,
+		ResponseURL: srv.ResponseURL("cmd"),
+	})
+	if err := srv.Send(ctx, envelope); err != nil {
+		return "", fmt.Errorf("demo: delivering /sentry %s: %w", text, err)
+	}
+	if _, err := srv.WaitAck(ctx, id); err != nil {
+		return "", fmt.Errorf("demo: waiting for the ack of /sentry %s: %w", text, err)
+	}
+	calls, err := srv.WaitCalls(ctx, "response_url", before+1)
+	if err != nil {
+		return "", fmt.Errorf("demo: waiting for the answer to /sentry %s: %w", text, err)
+	}
+	bs, err := calls[len(calls)-1].Blocks()
+	if err != nil {
+		return "", fmt.Errorf("demo: reading the answer to /sentry %s: %w", text, err)
+	}
+	return blocks.PlainText(bs.BlockSet), nil
+}
+
+// demoAudit reads the audit log the way `sentrybot audit` prints it.
+func demoAudit(ctx context.Context, path string) (string, error) {
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		return "", fmt.Errorf("demo: opening the store: %w", err)
+	}
+	defer db.Close()
+	entries, err := db.Audit(ctx, store.AuditFilter{})
+	if err != nil {
+		return "", fmt.Errorf("demo: reading the audit log: %w", err)
+	}
+	var b strings.Builder
+	if err := writeAuditTable(&b, entries); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 func unfurlTarget(c slackfake.Call) string {

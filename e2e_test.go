@@ -409,7 +409,9 @@ func TestDemo(t *testing.T) {
 	if err := run(context.Background(), []string{"sentrybot", "demo"}, func(string) string { return "" }, &out, &stderr); err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
 	}
-	for _, want := range []string{"chat.unfurl", "BACKEND-1A2", "[Resolve]", "404"} {
+	for _, want := range []string{"chat.unfurl", "BACKEND-1A2", "[Resolve]", "404", "`link`", "Linked:",
+		`PUT /api/0/organizations/acme/issues/4321/ {"status":"resolved"}`, "Status: Resolved", "[Unresolve]",
+		"Resolved by @U0ALICE", "allowed_responder"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out.String())
 		}
