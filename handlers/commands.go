@@ -264,7 +264,7 @@ func (c *Commands) issue(ctx context.Context, cmd slack.SlashCommand, p slashcmd
 		}
 		return c.private(ctx, cmd, c.sorry(err))
 	}
-	att := IssueAttachment(is, blocks.CardOptions{})
+	att := blocks.IssueAttachment(*is, blocks.CardOptions{})
 	if !p.Share {
 		return c.d.Reply.Respond(ctx, cmd.ResponseURL, &slack.WebhookMessage{Text: att.Fallback, Attachments: []slack.Attachment{att}, ResponseType: slack.ResponseTypeEphemeral})
 	}

@@ -245,7 +245,7 @@ func (t *Triage) failed(ctx context.Context, log zerolog.Logger, subj authz.Subj
 
 // refreshCard shows the issue's current state on the card, for everyone.
 func (t *Triage) refreshCard(ctx context.Context, log zerolog.Logger, is *sentry.Issue, footer string, ref cardRef) {
-	att := IssueAttachment(is, blocks.CardOptions{Footer: footer})
+	att := blocks.IssueAttachment(*is, blocks.CardOptions{Footer: footer})
 	if err := t.updateCard(ctx, att, ref); err != nil {
 		log.Warn().Err(err).Msg("could not update the card")
 	}
@@ -253,7 +253,7 @@ func (t *Triage) refreshCard(ctx context.Context, log zerolog.Logger, is *sentry
 
 func (t *Triage) goneCard(ctx context.Context, log zerolog.Logger, issueID string, ref cardRef) {
 	is := &sentry.Issue{ID: issueID, ShortID: "Issue " + issueID, Title: "This issue no longer exists in Sentry", Level: "info"}
-	att := IssueAttachment(is, blocks.CardOptions{NoActions: true, Footer: "Deleted or merged in Sentry"})
+	att := blocks.IssueAttachment(*is, blocks.CardOptions{NoActions: true, Footer: "Deleted or merged in Sentry"})
 	if err := t.updateCard(ctx, att, ref); err != nil {
 		log.Warn().Err(err).Msg("could not mark the card as gone")
 	}

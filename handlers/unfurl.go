@@ -84,7 +84,7 @@ func (u *Unfurler) HandleLinkShared(ctx context.Context, ev bot.LinkShared) erro
 		if is == nil {
 			continue
 		}
-		att := IssueAttachment(is, blocks.CardOptions{})
+		att := blocks.IssueAttachment(*is, blocks.CardOptions{})
 		for _, raw := range byIssue[id] {
 			unfurls[raw] = att
 		}
@@ -128,14 +128,4 @@ func (u *Unfurler) fetchAll(ctx context.Context, log zerolog.Logger, ids []strin
 	}
 	wg.Wait()
 	return out
-}
-
-// IssueAttachment wraps an issue card in the attachment that chat.unfurl and
-// message updates carry.
-func IssueAttachment(is *sentry.Issue, opts blocks.CardOptions) slack.Attachment {
-	return slack.Attachment{
-		Color:    blocks.LevelColor(is.Level),
-		Fallback: is.ShortID + ": " + is.Title,
-		Blocks:   slack.Blocks{BlockSet: blocks.IssueCard(*is, opts)},
-	}
 }
