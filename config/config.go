@@ -14,8 +14,10 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults from the Configuration table.
@@ -56,7 +58,14 @@ type Config struct {
 	}
 	Auth   struct{ Admins []string }
 	HTTP   struct{ Listen, PublicURL string }
-	Alerts struct{ DefaultChannel string }
+	Alerts struct {
+		DefaultChannel string
+		// RuleChannels maps an alert rule's name to the channel its alerts
+		// go to ("C012AB3CD" or "#name").
+		RuleChannels map[string]string
+		// PollInterval is how often subscriptions are polled; 0 is off.
+		PollInterval time.Duration
+	}
 	// SecretKey is base64 of SecretKeySize bytes, or empty when a generated
 	// key file is to be used. DecodeSecretKey turns it into bytes.
 	SecretKey Secret
@@ -115,6 +124,8 @@ const (
 	keyOAuthClientID       = "sentry.oauth.client_id"
 	keyOAuthClientSecret   = "sentry.oauth.client_secret"
 	keySecretKey           = "secret key"
+	keyAlertsRuleChannels  = "alerts.rule_channels"
+	keyAlertsPollInterval  = "alerts.poll_interval"
 )
 
 // table is the Configuration table of DESIGN.md, in its order. Validation
@@ -138,6 +149,9 @@ var table = []row{
 	{key: keyOAuthClientID, env: "SENTRY_OAUTH_CLIENT_ID"},
 	{key: keyOAuthClientSecret, env: "SENTRY_OAUTH_CLIENT_SECRET", secret: true},
 	{key: keySecretKey, env: "SENTRYBOT_SECRET_KEY", secret: true, envOnly: true},
+	// Added by the alert-routing issue, after the contract's table.
+	{key: keyAlertsRuleChannels, env: "SENTRYBOT_ALERT_RULE_CHANNELS", list: true},
+	{key: keyAlertsPollInterval, env: "SENTRYBOT_POLL_INTERVAL"},
 }
 
 func lookup(key string) row {
@@ -224,7 +238,9 @@ var (
 	slugPattern    = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	userIDPattern  = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 	channelPattern = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
-	hostPattern    = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$`)
+	// channelNamePattern is Slack's rule for channel names, after a '#'.
+	channelNamePattern = regexp.MustCompile(`^#[a-z0-9][a-z0-9._-]{0,79}$`)
+	hostPattern        = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$`)
 )
 
 // logLevels are zerolog's level names.
@@ -394,6 +410,23 @@ func build(values map[string]value) (*Config, *Error) {
 		}
 		c.SecretKey = Secret(v)
 	}
+
+	// alerts.rule_channels
+	rules, err := parseRuleChannels(values[keyAlertsRuleChannels].items)
+	if err != nil {
+		return nil, err
+	}
+	c.Alerts.RuleChannels = rules
+
+	// alerts.poll_interval: off unless set; Sentry's rate limits make
+	// anything under ten seconds unkind.
+	if v := get(keyAlertsPollInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < 10*time.Second) || d < 0 || d > 24*time.Hour {
+			return nil, fail(keyAlertsPollInterval, false, "a duration between 10s and 24h like 60s or 5m, or 0 for off", quote(v))
+		}
+		c.Alerts.PollInterval = d
+	}
 	return c, nil
 }
 
@@ -555,10 +588,47 @@ func (c *Config) Redacted() []Setting {
 		keyOAuthClientID:       c.Sentry.OAuth.ClientID,
 		keyOAuthClientSecret:   c.Sentry.OAuth.ClientSecret.String(),
 		keySecretKey:           c.SecretKey.String(),
+		keyAlertsRuleChannels:  ruleChannelsText(c.Alerts.RuleChannels),
+		keyAlertsPollInterval:  durationText(c.Alerts.PollInterval),
 	}
 	out := make([]Setting, len(table))
 	for i, r := range table {
 		out[i] = Setting{Key: r.key, Env: r.env, Value: shown[r.key]}
 	}
 	return out
+}
+
+func ruleChannelsText(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// parseRuleChannels reads "rule name=channel" items.
+func parseRuleChannels(items []string) (map[string]string, *Error) {
+	m := map[string]string{}
+	for _, it := range items {
+		name, ch, ok := strings.Cut(it, "=")
+		name, ch = strings.TrimSpace(name), strings.TrimSpace(ch)
+		if !ok || name == "" || !(channelPattern.MatchString(ch) || channelNamePattern.MatchString(ch)) {
+			return nil, &Error{Key: keyAlertsRuleChannels, Env: lookup(keyAlertsRuleChannels).env,
+				Expected: `a list of "rule name=channel" items, the channel an id like C012AB3CD or a name like #alerts`, Got: quote(it)}
+		}
+		m[name] = ch
+	}
+	return m, nil
 }

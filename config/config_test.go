@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Distinctive secret values: tests scan output for them.
@@ -106,6 +107,10 @@ func effective(c *Config, key string) string {
 		return c.Sentry.OAuth.ClientSecret.Reveal()
 	case keySecretKey:
 		return c.SecretKey.Reveal()
+	case keyAlertsRuleChannels:
+		return ruleChannelsText(c.Alerts.RuleChannels)
+	case keyAlertsPollInterval:
+		return durationText(c.Alerts.PollInterval)
 	}
 	panic("unknown key " + key)
 }
@@ -145,6 +150,8 @@ func TestLoadDefaults(t *testing.T) {
 		keyOAuthClientID:       "",
 		keyOAuthClientSecret:   "",
 		keySecretKey:           "",
+		keyAlertsRuleChannels:  "",
+		keyAlertsPollInterval:  "",
 	}
 	if len(want) != len(table) {
 		t.Fatalf("test covers %d settings, table has %d", len(want), len(table))
@@ -180,6 +187,8 @@ func TestLoadEachSetting(t *testing.T) {
 		keyOAuthClientID:       {"file-client", "env-client"},
 		keyOAuthClientSecret:   {"file-secret", "env-secret"},
 		keySecretKey:           {secretKey, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"},
+		keyAlertsRuleChannels:  {"File rule=C0FILE", "Env rule=#env-alerts"},
+		keyAlertsPollInterval:  {"1m0s", "5m0s"},
 	}
 	// The OAuth rows need each other and a public URL.
 	base := requiredEnv.with(
@@ -612,6 +621,30 @@ func TestRedacted(t *testing.T) {
 	} {
 		if byKey[key].Value != want {
 			t.Errorf("%s = %q, want %q", key, byKey[key].Value, want)
+		}
+	}
+}
+
+func TestAlertSettings(t *testing.T) {
+	c := mustLoad(t, "", requiredEnv.with("SENTRYBOT_ALERT_RULE_CHANNELS", "Errors in prod=C0PROD, Slow pages = #perf", "SENTRYBOT_POLL_INTERVAL", "90s"))
+	if c.Alerts.RuleChannels["Errors in prod"] != "C0PROD" || c.Alerts.RuleChannels["Slow pages"] != "#perf" || len(c.Alerts.RuleChannels) != 2 {
+		t.Errorf("rule channels = %v", c.Alerts.RuleChannels)
+	}
+	if c.Alerts.PollInterval != 90*time.Second {
+		t.Errorf("poll interval = %v", c.Alerts.PollInterval)
+	}
+	for _, tc := range []struct{ env, val string }{
+		{"SENTRYBOT_ALERT_RULE_CHANNELS", "no channel"},
+		{"SENTRYBOT_ALERT_RULE_CHANNELS", "=C0PROD"},
+		{"SENTRYBOT_ALERT_RULE_CHANNELS", "Rule=general"},
+		{"SENTRYBOT_POLL_INTERVAL", "5s"},
+		{"SENTRYBOT_POLL_INTERVAL", "soon"},
+		{"SENTRYBOT_POLL_INTERVAL", "48h"},
+	} {
+		_, err := Load("", requiredEnv.with(tc.env, tc.val).get)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Env != tc.env {
+			t.Errorf("%s=%q: err = %v, want a config error naming %s", tc.env, tc.val, err, tc.env)
 		}
 	}
 }

@@ -31,6 +31,9 @@ var designTable = []struct{ key, env string }{
 	{"sentry.oauth.client_id", "SENTRY_OAUTH_CLIENT_ID"},
 	{"sentry.oauth.client_secret", "SENTRY_OAUTH_CLIENT_SECRET"},
 	{"secret key", "SENTRYBOT_SECRET_KEY"},
+	// Rows the alert-routing issue added after the contract's table.
+	{"alerts.rule_channels", "SENTRYBOT_ALERT_RULE_CHANNELS"},
+	{"alerts.poll_interval", "SENTRYBOT_POLL_INTERVAL"},
 }
 
 func TestTableMatchesDesign(t *testing.T) {
