@@ -106,6 +106,9 @@ type Config struct {
 	BackoffMax      time.Duration // longest reconnect delay; default 1m
 	HealthyAfter    time.Duration // a connection that lived this long resets the backoff; default 30s
 	LinkDisabledMax int           // consecutive link_disabled answers before giving up; default 3
+	// Observe, when set, is told of every envelope: its type and how long
+	// it took from arriving on the socket to its ack being written.
+	Observe func(kind string, ack time.Duration)
 }
 
 func (c Config) withDefaults() Config {

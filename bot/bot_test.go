@@ -449,3 +449,25 @@ func TestActionDecodedAndRedeliveryHandledOnce(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+func TestObserveAckLatency(t *testing.T) {
+	type seen struct {
+		kind string
+		ack  time.Duration
+	}
+	got := make(chan seen, 10)
+	rec := newLinkRecorder()
+	h := newHarness(t, Handlers{LinkShared: rec}, Config{Observe: func(kind string, ack time.Duration) { got <- seen{kind, ack} }})
+	h.connected(1)
+	id, env := linkEnvelope("EvObs", 0)
+	h.send(id, env)
+	select {
+	case s := <-got:
+		if s.kind != "events_api" || s.ack <= 0 || s.ack > time.Second {
+			t.Fatalf("observed %+v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ack not observed")
+	}
+	rec.next(t)
+}

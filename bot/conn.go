@@ -196,6 +196,7 @@ func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 			end.err = err
 			return end
 		}
+		arrived := time.Now()
 		var req socketmode.Request
 		if err := json.Unmarshal(msg, &req); err != nil {
 			b.log.Warn().Err(err).Int("bytes", len(msg)).Msg("undecodable Socket Mode message; ignored")
@@ -211,7 +212,7 @@ func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 			end.err = errors.New("slack asked to disconnect: " + req.Reason)
 			return end
 		default:
-			b.dispatch(ctx, s, p, &req)
+			b.dispatch(ctx, s, p, &req, arrived)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -37,7 +38,7 @@ type linkSharedEvent struct {
 // dispatch acknowledges one envelope and hands its work to the pool. It runs
 // on the socket's read loop, so it never waits on Slack or Sentry, except to
 // queue work when every worker is busy.
-func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.Request) {
+func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.Request, arrived time.Time) {
 	b.stats.envelopes.Add(1)
 	log := b.log.With().Str("envelope_id", req.EnvelopeID).Str("type", req.Type).Int("retry_attempt", req.RetryAttempt).Logger()
 
@@ -47,7 +48,7 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 		case b.suggesting <- struct{}{}:
 			b.background.Go(func() {
 				defer func() { <-b.suggesting }()
-				b.suggest(ctx, s, req)
+				b.suggest(ctx, s, req, arrived)
 			})
 		default:
 			log.Warn().Msg("too many option lookups at once; answered with no options")
@@ -60,6 +61,8 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 	if err := s.ack(req.EnvelopeID, nil); err != nil {
 		// Slack will deliver it again; the redelivery key keeps it single.
 		log.Warn().Err(err).Msg("could not acknowledge envelope")
+	} else if b.cfg.Observe != nil {
+		b.cfg.Observe(req.Type, time.Since(arrived))
 	}
 
 	u, err := b.decode(req)
@@ -183,7 +186,7 @@ func (b *Bot) decodeEvent(req *socketmode.Request) (unit, error) {
 
 // suggest answers a block_suggestion inside its ack, within SuggestTimeout.
 // Whatever happens, Slack gets an ack: an empty option list at worst.
-func (b *Bot) suggest(ctx context.Context, s *socket, req *socketmode.Request) {
+func (b *Bot) suggest(ctx context.Context, s *socket, req *socketmode.Request, arrived time.Time) {
 	log := b.log.With().Str("envelope_id", req.EnvelopeID).Str("type", "block_suggestion").Logger()
 	payload := emptyOptions()
 	var cb slack.InteractionCallback
@@ -206,6 +209,8 @@ func (b *Bot) suggest(ctx context.Context, s *socket, req *socketmode.Request) {
 	}
 	if err := s.ack(req.EnvelopeID, payload); err != nil {
 		log.Warn().Err(err).Msg("could not acknowledge block_suggestion")
+	} else if b.cfg.Observe != nil {
+		b.cfg.Observe("block_suggestion", time.Since(arrived))
 	}
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	UserAgent  string           // default "sentrybot"
 	HTTPClient *http.Client     // default: a client with a 10 s timeout
 	Now        func() time.Time // default time.Now; used to turn Retry-After into a time
+	// Observe, when set, is told of every call: its operation, the HTTP
+	// status (0 when no answer came) and how long it took. For metrics.
+	Observe func(op string, status int, took time.Duration)
 }
 
 // Client calls Sentry's Web API. It is safe for concurrent use.
@@ -41,6 +44,7 @@ type Client struct {
 	userAgent string
 	http      *http.Client
 	now       func() time.Time
+	observe   func(op string, status int, took time.Duration)
 }
 
 // New checks cfg and returns a client. It makes no network calls.
@@ -70,6 +74,7 @@ func New(cfg Config) (*Client, error) {
 		token:     cfg.Token,
 		userAgent: cfg.UserAgent,
 		now:       cfg.Now,
+		observe:   cfg.Observe,
 	}
 	if c.userAgent == "" {
 		c.userAgent = "sentrybot"
@@ -129,7 +134,15 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 		req.Header.Set("Content-Type", "application/json")
 	}
 
+	start := time.Now()
 	resp, err := c.http.Do(req)
+	if c.observe != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		c.observe(op, status, time.Since(start))
+	}
 	if err != nil {
 		return nil, transportError(ctx, op, err)
 	}

@@ -548,3 +548,38 @@ func BenchmarkIssueDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestObserve(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/issues/404/") {
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"detail":"The requested resource does not exist"}`))
+			return
+		}
+		w.Write(exampleIssue(t))
+	}))
+	defer srv.Close()
+	type call struct {
+		op     string
+		status int
+	}
+	var calls []call
+	c, err := New(Config{BaseURL: srv.URL, Token: testToken, Observe: func(op string, status int, took time.Duration) {
+		if took <= 0 {
+			t.Errorf("took = %v", took)
+		}
+		calls = append(calls, call{op, status})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Issue(context.Background(), "acme", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Issue(context.Background(), "acme", "404"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(calls) != 2 || calls[0] != (call{"get issue", 200}) || calls[1] != (call{"get issue", 404}) {
+		t.Fatalf("observed %+v", calls)
+	}
+}
