@@ -226,7 +226,7 @@ func Decide(f Facts, a Action, r Resource) Decision {
 		if role == RoleAdmin {
 			return allowed()
 		}
-		return deny(ReasonAdminOnly, "Only sentrybot admins can "+spec.does+".")
+		return deny(ReasonAdminOnly, "Only sentrybot admins can "+spec.does+". The admins are "+adminsWho(f.AdminIDs)+".")
 
 	case kindChange:
 		// Every change in Sentry is made for a member who exists now,
@@ -277,6 +277,24 @@ const maxNamedAdmins = 5
 var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 
 func viewerMessage(does string, admins []string) string {
+	who := "a Slack workspace admin"
+	if m := adminMentions(admins); m != "" {
+		who = "a sentrybot admin (" + m + " or a Slack workspace admin)"
+	}
+	return fmt.Sprintf("Your sentrybot role is *viewer*, which can't %s. Ask %s to give you the responder role.", does, who)
+}
+
+// adminsWho names the admins for a message: the configured ones, and the
+// Slack workspace admins, who always are.
+func adminsWho(admins []string) string {
+	if m := adminMentions(admins); m != "" {
+		return m + " and the Slack workspace admins"
+	}
+	return "the Slack workspace admins"
+}
+
+// adminMentions mentions up to maxNamedAdmins configured admins.
+func adminMentions(admins []string) string {
 	var mentions []string
 	seen := map[string]bool{}
 	for _, id := range admins {
@@ -288,9 +306,5 @@ func viewerMessage(does string, admins []string) string {
 			mentions = append(mentions, "<@"+id+">")
 		}
 	}
-	who := "a Slack workspace admin"
-	if len(mentions) > 0 {
-		who = fmt.Sprintf("a sentrybot admin (%s or a Slack workspace admin)", strings.Join(mentions, ", "))
-	}
-	return fmt.Sprintf("Your sentrybot role is *viewer*, which can't %s. Ask %s to give you the responder role.", does, who)
+	return strings.Join(mentions, ", ")
 }
