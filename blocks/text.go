@@ -102,7 +102,9 @@ func safeCut(s string, cut int) int {
 // or is too long to leave room for the label renders as the label alone: a
 // broken link is worse than none.
 func link(url, label string) string {
-	if url == "" || len(url) > 1000 || !(strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")) {
+	// A URL that is not valid UTF-8 would make the whole text invalid, and
+	// Slack refuses such a message: leave the label unlinked instead.
+	if url == "" || len(url) > 1000 || !utf8.ValidString(url) || !(strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")) {
 		return label
 	}
 	return "<" + urlEscaper.Replace(url) + "|" + label + ">"
