@@ -22,6 +22,7 @@ import (
 	"sentrybot/links"
 	"sentrybot/sentry"
 	"sentrybot/store"
+	"sentrybot/web"
 )
 
 // loadConfig parses the --config flag of a command and loads the
@@ -76,6 +77,7 @@ type app struct {
 	db    *store.DB
 	slack *slack.Client
 	bot   *bot.Bot
+	web   *web.Server // nil unless http.listen is set
 }
 
 func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOptions) (*app, error) {
@@ -83,11 +85,13 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 15 * time.Second}
 	}
+	m := newInstruments()
 	sc, err := sentry.New(sentry.Config{
 		BaseURL:    cfg.Sentry.URL,
 		Token:      cfg.Sentry.Token.Reveal(),
 		UserAgent:  userAgent(),
 		HTTPClient: httpClient,
+		Observe:    m.observeSentry,
 	})
 	if err != nil {
 		return nil, usageError(fmt.Errorf("sentry client: %w", err))
@@ -108,8 +112,8 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	org := cfg.Sentry.Org
 	issues := issuecache.New(sc, issuecache.Options{})
 	matcher := links.NewMatcher(org, cfg.Sentry.LinkHosts)
-	auth := authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
-		authz.Options{Org: org, Admins: cfg.Auth.Admins})
+	auth := countedAuthorizer{authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
+		authz.Options{Org: org, Admins: cfg.Auth.Admins}), m}
 	replier := handlers.NewSlackReplier(api, httpClient, responseHosts(cfg.Slack.APIURL))
 	triage := handlers.NewTriage(org, sc, issues, auth, api, replier, log.With().Str("handler", "triage").Logger())
 	commands := handlers.NewCommands(handlers.CommandDeps{
@@ -119,13 +123,25 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		Poster: api, Reply: replier, Log: log.With().Str("handler", "commands").Logger(),
 	})
 	h := bot.Handlers{
-		LinkShared:  handlers.NewUnfurler(org, matcher, issues, api, log.With().Str("handler", "unfurl").Logger()),
+		LinkShared:  handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, log.With().Str("handler", "unfurl").Logger()),
 		Commands:    commands,
 		Actions:     &handlers.ActionRouter{Triage: triage, Commands: commands},
 		Suggestions: handlers.NewAssignees(org, sc, db, issues, nil),
 	}
-	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), o.bot)
-	return &app{log: log, db: db, slack: api, bot: b}, nil
+	botCfg := o.bot
+	botCfg.Observe = m.observeEnvelope
+	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), botCfg)
+
+	a := &app{log: log, db: db, slack: api, bot: b}
+	if cfg.HTTP.Listen != "" {
+		a.web = web.New(web.Options{
+			Addr:    cfg.HTTP.Listen,
+			Healthy: healthy(b.Connected, db.Writable),
+			Metrics: m.reg.Handler(),
+			Log:     log.With().Str("component", "http").Logger(),
+		})
+	}
+	return a, nil
 }
 
 // sentryMembers lets the authorization module ask Sentry about a member.
@@ -161,7 +177,27 @@ func responseHosts(apiURL string) []string {
 // serve runs until ctx ends, then closes the store.
 func (a *app) serve(ctx context.Context) error {
 	a.log.Info().Str("version", versionLine()).Msg("starting")
+	// The listener lives as long as the bot: when the bot stops for good
+	// (say, the app token is revoked), /healthz must not keep saying ok.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	webDone := make(chan error, 1)
+	if a.web != nil {
+		go func() {
+			err := a.web.Serve(ctx)
+			if err != nil {
+				cancel() // a listener that cannot listen stops the bot too
+			}
+			webDone <- err
+		}()
+	} else {
+		webDone <- nil
+	}
 	err := a.bot.Run(ctx)
+	cancel()
+	if werr := <-webDone; werr != nil {
+		err = errors.Join(err, fmt.Errorf("http listener: %w", werr))
+	}
 	if cerr := a.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing the store: %w", cerr))
 	}
