@@ -203,21 +203,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Replays are recognised by the signed body, not by the Request-ID:
-	// neither the Request-ID nor the timestamp is signed, so a captured
-	// delivery resent under a new Request-ID is still the same body and
-	// the same signature. Sentry's own retries resend the same body too. A
-	// hash of the signature is used, so the signature never reaches a log.
-	sum := sha256.Sum256([]byte(signature))
-	bodyKey := "sig-" + hex.EncodeToString(sum[:16])
+	// A delivery is named by Sentry's Request-ID, the same on Sentry's
+	// retries of it. Without one, by a hash of its signature (the same for
+	// the same body); the signature itself never reaches a log. Keying on
+	// the body always would drop a legitimate repeat: an issue resolved,
+	// reopened and resolved again can send byte-identical bodies.
 	a.DeliveryID = requestID
 	if a.DeliveryID == "" {
-		a.DeliveryID = bodyKey
+		sum := sha256.Sum256([]byte(signature))
+		a.DeliveryID = "sig-" + hex.EncodeToString(sum[:16])
 	}
 	fields := func(e *zerolog.Event) {
 		e.Str("action", a.Action).Str("issue_id", a.IssueID).Str("delivery_id", a.DeliveryID)
 	}
-	key := "webhook:" + bodyKey
+	key := "webhook:" + a.DeliveryID
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.ReceiveTimeout)
 	defer cancel()
