@@ -307,7 +307,7 @@ func cmdHelpListsEverything(t *testing.T, what, raw string) {
 	t.Helper()
 	verbs := []slashcmd.Verb{slashcmd.VerbHelp, slashcmd.VerbLink, slashcmd.VerbUnlink, slashcmd.VerbWhoami, slashcmd.VerbIssue,
 		slashcmd.VerbSearch, slashcmd.VerbResolve, slashcmd.VerbUnresolve, slashcmd.VerbArchive, slashcmd.VerbUnarchive,
-		slashcmd.VerbAssign}
+		slashcmd.VerbAssign, slashcmd.VerbSubscribe, slashcmd.VerbUnsubscribe, slashcmd.VerbSubscriptions}
 	for _, v := range verbs {
 		if !v.Known() {
 			t.Fatalf("the parser does not know %q", v)
@@ -319,18 +319,6 @@ func cmdHelpListsEverything(t *testing.T, what, raw string) {
 	for _, sub := range []string{"`admin role ", "`admin audit"} {
 		if !strings.Contains(raw, sub) {
 			t.Errorf("%s does not list %s…`", what, sub)
-		}
-	}
-}
-
-// The parser knows the subscription verbs; until alert routing is
-// wired, they answer that plainly instead of pretending.
-func TestCommandSubscriptionsNotYetOffered(t *testing.T) {
-	c := cmdStart(t)
-	for _, text := range []string{"subscribe backend level:error", "unsubscribe", "subscriptions"} {
-		r := c.run("U0ALICE", text)
-		if !strings.Contains(r.Raw, "aren't available") {
-			t.Errorf("/sentry %s: reply %s", text, r.Raw)
 		}
 	}
 }

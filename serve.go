@@ -9,20 +9,24 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
+	"sentrybot/alerts"
 	"sentrybot/authz"
 	"sentrybot/bot"
 	"sentrybot/config"
 	"sentrybot/handlers"
 	"sentrybot/issuecache"
 	"sentrybot/links"
+	"sentrybot/poller"
 	"sentrybot/sentry"
 	"sentrybot/store"
 	"sentrybot/web"
+	"sentrybot/webhook"
 )
 
 // loadConfig parses the --config flag of a command and loads the
@@ -73,11 +77,13 @@ type appOptions struct {
 
 // app is sentrybot wired together: store, clients, handlers and the bot.
 type app struct {
-	log   zerolog.Logger
-	db    *store.DB
-	slack *slack.Client
-	bot   *bot.Bot
-	web   *web.Server // nil unless http.listen is set
+	log    zerolog.Logger
+	db     *store.DB
+	slack  *slack.Client
+	bot    *bot.Bot
+	web    *web.Server // nil unless http.listen is set
+	alerts *alerts.Service
+	poller *poller.Poller // nil unless alerts.poll_interval is set
 }
 
 func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOptions) (*app, error) {
@@ -115,15 +121,30 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	auth := countedAuthorizer{authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
 		authz.Options{Org: org, Admins: cfg.Auth.Admins}), m}
 	replier := handlers.NewSlackReplier(api, httpClient, responseHosts(cfg.Slack.APIURL))
+	router := alerts.New(db, issues, api, log.With().Str("component", "alerts").Logger(), alerts.Options{
+		Org: org, RuleChannels: cfg.Alerts.RuleChannels, DefaultChannel: cfg.Alerts.DefaultChannel})
+	m.reg.GaugeFunc("sentrybot_outbox_depth", "Alerts and card updates waiting to reach Slack.", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := router.Depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	triage := handlers.NewTriage(org, sc, issues, auth, api, replier, log.With().Str("handler", "triage").Logger())
+	// Cards elsewhere follow a change when Sentry reports it (the issue
+	// webhook, or the poller); the clicked card is redrawn at once, and its
+	// "… by @user" line is kept for those later redraws.
+	triage.KeepFooters(db)
 	commands := handlers.NewCommands(handlers.CommandDeps{
 		Org: org, Links: matcher, Issues: issues, Search: sc, Sentry: sc, Directory: sc,
 		Identities: handlers.NewIdentities(org, api, sc, auth, db, nil),
 		IDs:        db, Triage: triage, Auth: auth, Roles: auth, Overrides: db, AuditLog: db,
-		Poster: api, Reply: replier, Log: log.With().Str("handler", "commands").Logger(),
+		Poster: api, Reply: replier, Subs: db, Cards: db, Log: log.With().Str("handler", "commands").Logger(),
 	})
 	h := bot.Handlers{
-		LinkShared:  handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, log.With().Str("handler", "unfurl").Logger()),
+		LinkShared:  handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, db, log.With().Str("handler", "unfurl").Logger()),
 		Commands:    commands,
 		Actions:     &handlers.ActionRouter{Triage: triage, Commands: commands},
 		Suggestions: handlers.NewAssignees(org, sc, db, issues, nil),
@@ -132,10 +153,18 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	botCfg.Observe = m.observeEnvelope
 	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), botCfg)
 
-	a := &app{log: log, db: db, slack: api, bot: b}
+	a := &app{log: log, db: db, slack: api, bot: b, alerts: router}
+	if cfg.Alerts.PollInterval > 0 {
+		a.poller = poller.New(db, pollSubscriptions{db}, sc, router, log.With().Str("component", "poller").Logger(),
+			poller.Options{Org: org, Interval: cfg.Alerts.PollInterval})
+	}
 	if cfg.HTTP.Listen != "" {
 		a.web = web.New(web.Options{
-			Addr:    cfg.HTTP.Listen,
+			Addr: cfg.HTTP.Listen,
+			// Without a secret every webhook is refused with 401, and the
+			// handler logs why.
+			Webhook: webhook.NewHandler([]byte(cfg.Sentry.WebhookSecret.Reveal()), router, db,
+				log.With().Str("component", "webhook").Logger(), webhook.Options{}),
 			Healthy: healthy(b.Connected, db.Writable),
 			Metrics: m.reg.Handler(),
 			Log:     log.With().Str("component", "http").Logger(),
@@ -193,8 +222,25 @@ func (a *app) serve(ctx context.Context) error {
 	} else {
 		webDone <- nil
 	}
+	// The alert router and the poller stop with the bot; the router
+	// finishes the Slack call in hand, and anything queued waits in the
+	// database for the next start.
+	var workers sync.WaitGroup
+	workers.Go(func() {
+		if err := a.alerts.Run(ctx); err != nil {
+			a.log.Error().Err(err).Msg("alert router stopped")
+		}
+	})
+	if a.poller != nil {
+		workers.Go(func() {
+			if err := a.poller.Run(ctx); err != nil {
+				a.log.Error().Err(err).Msg("poller stopped")
+			}
+		})
+	}
 	err := a.bot.Run(ctx)
 	cancel()
+	workers.Wait()
 	if werr := <-webDone; werr != nil {
 		err = errors.Join(err, fmt.Errorf("http listener: %w", werr))
 	}

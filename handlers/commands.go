@@ -72,6 +72,8 @@ type CommandDeps struct {
 	AuditLog   AuditReader
 	Poster     MessagePoster
 	Reply      Responder
+	Subs       SubscriptionStore // nil: subscriptions are not offered
+	Cards      CardRecorder      // nil: shared cards are not kept in sync
 	Log        zerolog.Logger
 }
 
@@ -86,8 +88,8 @@ func NewCommands(d CommandDeps) *Commands { return &Commands{d: d} }
 var _ bot.CommandHandler = (*Commands)(nil)
 
 // helpEntries is the command list /sentry help shows.
-func helpEntries() []blocks.CommandHelp {
-	return []blocks.CommandHelp{
+func (c *Commands) helpEntries() []blocks.CommandHelp {
+	entries := []blocks.CommandHelp{
 		{Usage: "help", Example: "/sentry help", Summary: "this list"},
 		{Usage: "link", Example: "/sentry link", Summary: "link your Slack account to your Sentry member (by your Slack email)"},
 		{Usage: "unlink", Example: "/sentry unlink", Summary: "remove that link"},
@@ -102,6 +104,13 @@ func helpEntries() []blocks.CommandHelp {
 		{Usage: "admin role <@user> <admin | responder | viewer | default>", Example: "/sentry admin role @alice responder", Summary: "set someone's sentrybot role (admins only)"},
 		{Usage: "admin audit [issue | @user]", Example: "/sentry admin audit BACKEND-12", Summary: "recent attempted changes (admins only)"},
 	}
+	if c.d.Subs != nil {
+		entries = append(entries,
+			blocks.CommandHelp{Usage: "subscribe [project…] [query]", Example: "/sentry subscribe backend level:error is:unresolved", Summary: "post new matching issues in this channel"},
+			blocks.CommandHelp{Usage: "unsubscribe [project…] [query]", Example: "/sentry unsubscribe backend", Summary: "remove this channel's matching subscriptions (all of them without arguments)"},
+			blocks.CommandHelp{Usage: "subscriptions [all]", Example: "/sentry subscriptions", Summary: "this channel's subscriptions; every channel's for admins"})
+	}
+	return entries
 }
 
 // HandleCommand runs one /sentry command.
@@ -141,7 +150,7 @@ func (c *Commands) HandleCommand(ctx context.Context, cmd slack.SlashCommand) er
 	case slashcmd.VerbAdmin:
 		return c.admin(ctx, cmd, subj, parsed)
 	case slashcmd.VerbSubscribe, slashcmd.VerbUnsubscribe, slashcmd.VerbSubscriptions:
-		return c.private(ctx, cmd, "Alert subscriptions aren't available in this version of sentrybot yet.")
+		return c.subscriptions(ctx, cmd, subj, parsed)
 	}
 	return c.help(ctx, cmd, "Unknown command.")
 }
@@ -151,7 +160,7 @@ func (c *Commands) help(ctx context.Context, cmd slack.SlashCommand, lead string
 	if lead != "" {
 		intro = lead + "\n" + intro
 	}
-	bs := blocks.Help(helpEntries(), intro)
+	bs := blocks.Help(c.helpEntries(), intro)
 	return c.d.Reply.Respond(ctx, cmd.ResponseURL, &slack.WebhookMessage{
 		Text: "sentrybot commands", Blocks: &slack.Blocks{BlockSet: bs}, ResponseType: slack.ResponseTypeEphemeral})
 }
@@ -268,7 +277,12 @@ func (c *Commands) issue(ctx context.Context, cmd slack.SlashCommand, p slashcmd
 	if !p.Share {
 		return c.d.Reply.Respond(ctx, cmd.ResponseURL, &slack.WebhookMessage{Text: att.Fallback, Attachments: []slack.Attachment{att}, ResponseType: slack.ResponseTypeEphemeral})
 	}
-	_, _, err = c.d.Poster.PostMessageContext(ctx, cmd.ChannelID, slack.MsgOptionText(att.Fallback, false), slack.MsgOptionAttachments(att))
+	channel, ts, err := c.d.Poster.PostMessageContext(ctx, cmd.ChannelID, slack.MsgOptionText(att.Fallback, false), slack.MsgOptionAttachments(att))
+	if err == nil && c.d.Cards != nil {
+		if rerr := c.d.Cards.RecordCard(ctx, store.Card{IssueID: is.ID, ChannelID: channel, TS: ts, Kind: store.CardMessage}); rerr != nil {
+			c.d.Log.Warn().Err(rerr).Msg("shared card not recorded; it won't follow changes")
+		}
+	}
 	if err != nil {
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found") {

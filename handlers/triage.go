@@ -64,6 +64,11 @@ type Change struct {
 	Me bool
 }
 
+// CardFooters keeps the footer a recorded card is redrawn with.
+type CardFooters interface {
+	SetCardFooter(ctx context.Context, channelID, ts, unfurlURL, footer string) (bool, error)
+}
+
 // Triage applies Resolve / Archive / Assign changes from Slack to Sentry,
 // after the authorization module allows them.
 type Triage struct {
@@ -75,7 +80,12 @@ type Triage struct {
 	replies Replier
 	log     zerolog.Logger
 	locks   *keyedMutex
+	footers CardFooters // may be nil
 }
+
+// KeepFooters keeps the acted-on card's "… by @user" line in f, so that a
+// later redraw of the card (when Sentry reports the change) shows it too.
+func (t *Triage) KeepFooters(f CardFooters) { t.footers = f }
 
 // NewTriage builds the triage handler.
 func NewTriage(org string, s IssueChanger, memo IssueMemo, auth Authorizer, cards CardUpdater, replies Replier, log zerolog.Logger) *Triage {
@@ -196,7 +206,13 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 		return say(fmt.Sprintf("Done: %s in Sentry, but the card couldn't be refreshed (%s).", strings.ToLower(c.Done), outcomeText(err)))
 	}
 	t.memo.Put(t.org, issueID, updated)
-	t.refreshCard(ctx, log, updated, fmt.Sprintf("%s by <@%s>", c.Done, subj.UserID), ref)
+	footer := fmt.Sprintf("%s by <@%s>", c.Done, subj.UserID)
+	t.refreshCard(ctx, log, updated, footer, ref)
+	if t.footers != nil && !ref.private && ref.channelID != "" && ref.messageTS != "" {
+		if _, err := t.footers.SetCardFooter(ctx, ref.channelID, ref.messageTS, ref.unfurlURL, footer); err != nil {
+			log.Warn().Err(err).Msg("card footer not recorded")
+		}
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"sentrybot/bot"
 	"sentrybot/links"
 	"sentrybot/sentry"
+	"sentrybot/store"
 )
 
 // IssueFetcher retrieves one Sentry issue by numeric or short ID.
@@ -33,8 +34,15 @@ type UnfurlPoster interface {
 	UnfurlMessageByIDContext(ctx context.Context, unfurlID, source string, unfurls map[string]slack.Attachment, options ...slack.MsgOption) (string, string, string, error)
 }
 
+// CardRecorder remembers where a card was posted or unfurled, so it can be
+// redrawn when its issue changes.
+type CardRecorder interface {
+	RecordCard(ctx context.Context, c store.Card) error
+}
+
 // Unfurler turns Sentry issue links in a message into issue cards.
 type Unfurler struct {
+	cards  CardRecorder // may be nil
 	org    string
 	links  LinkMatcher
 	issues IssueFetcher
@@ -44,9 +52,10 @@ type Unfurler struct {
 	fetchers int
 }
 
-// NewUnfurler builds an Unfurler for the Sentry organization org.
-func NewUnfurler(org string, m LinkMatcher, issues IssueFetcher, s UnfurlPoster, log zerolog.Logger) *Unfurler {
-	return &Unfurler{org: org, links: m, issues: issues, slack: s, log: log, fetchers: 8}
+// NewUnfurler builds an Unfurler for the Sentry organization org. cards,
+// when not nil, records every card unfurled in a posted message.
+func NewUnfurler(org string, m LinkMatcher, issues IssueFetcher, s UnfurlPoster, cards CardRecorder, log zerolog.Logger) *Unfurler {
+	return &Unfurler{org: org, links: m, issues: issues, slack: s, cards: cards, log: log, fetchers: 8}
 }
 
 var _ bot.LinkSharedHandler = (*Unfurler)(nil)
@@ -103,6 +112,21 @@ func (u *Unfurler) HandleLinkShared(ctx context.Context, ev bot.LinkShared) erro
 		return fmt.Errorf("unfurling %d link(s) with chat.unfurl: %w", len(unfurls), err)
 	}
 	log.Info().Int("cards", len(unfurls)).Msg("unfurled")
+	// A card in the composer has no message yet; only posted ones can be
+	// redrawn later.
+	if u.cards != nil && !ev.InComposer() {
+		for _, id := range order {
+			if cards[id] == nil {
+				continue
+			}
+			for _, raw := range byIssue[id] {
+				c := store.Card{IssueID: cards[id].ID, ChannelID: ev.Channel, TS: ev.MessageTS, UnfurlURL: raw, Kind: store.CardUnfurl}
+				if err := u.cards.RecordCard(ctx, c); err != nil {
+					log.Warn().Err(err).Msg("unfurled card not recorded; it won't follow changes")
+				}
+			}
+		}
+	}
 	return nil
 }
 

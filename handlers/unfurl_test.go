@@ -69,7 +69,7 @@ func TestUnfurler(t *testing.T) {
 			fetched[id]++
 			mu.Unlock()
 			return issue(id), nil
-		}), rec, zerolog.Nop())
+		}), rec, nil, zerolog.Nop())
 		a := "https://acme.sentry.io/issues/1/"
 		b := "https://sentry.io/organizations/acme/issues/1/events/latest/"
 		c := "https://acme.sentry.io/issues/2/"
@@ -99,7 +99,7 @@ func TestUnfurler(t *testing.T) {
 				return nil, &sentry.Error{Op: "get issue", StatusCode: 404, Kind: sentry.KindNotFound}
 			}
 			return issue(id), nil
-		}), rec, zerolog.Nop())
+		}), rec, nil, zerolog.Nop())
 		err := u.HandleLinkShared(context.Background(), bot.LinkShared{Channel: "C1", MessageTS: "1.2",
 			URLs: []string{"https://acme.sentry.io/issues/1/", "https://acme.sentry.io/issues/2/"}})
 		if err != nil {
@@ -114,7 +114,7 @@ func TestUnfurler(t *testing.T) {
 		rec := &unfurlRecorder{}
 		u := NewUnfurler("acme", matcher, fetchFn(func(ctx context.Context, org, id string) (*sentry.Issue, error) {
 			return nil, errors.New("unreachable")
-		}), rec, zerolog.Nop())
+		}), rec, nil, zerolog.Nop())
 		err := u.HandleLinkShared(context.Background(), bot.LinkShared{Channel: "C1", MessageTS: "1.2",
 			URLs: []string{"https://acme.sentry.io/issues/1/", "https://other.sentry.io/issues/1/"}})
 		if err != nil || len(rec.calls) != 0 {
@@ -126,7 +126,7 @@ func TestUnfurler(t *testing.T) {
 		rec := &unfurlRecorder{}
 		u := NewUnfurler("acme", matcher, fetchFn(func(ctx context.Context, org, id string) (*sentry.Issue, error) {
 			return issue(id), nil
-		}), rec, zerolog.Nop())
+		}), rec, nil, zerolog.Nop())
 		err := u.HandleLinkShared(context.Background(), bot.LinkShared{Channel: "COMPOSER", MessageTS: "U1-abc", UnfurlID: "U1-abc", Source: "composer",
 			URLs: []string{"https://acme.sentry.io/issues/1/"}})
 		if err != nil {
@@ -141,7 +141,7 @@ func TestUnfurler(t *testing.T) {
 		rec := &unfurlRecorder{err: errors.New("cannot_unfurl_url")}
 		u := NewUnfurler("acme", matcher, fetchFn(func(ctx context.Context, org, id string) (*sentry.Issue, error) {
 			return issue(id), nil
-		}), rec, zerolog.Nop())
+		}), rec, nil, zerolog.Nop())
 		err := u.HandleLinkShared(context.Background(), bot.LinkShared{Channel: "C1", MessageTS: "1.2", URLs: []string{"https://acme.sentry.io/issues/1/"}})
 		if err == nil {
 			t.Fatal("a failed chat.unfurl was not reported")

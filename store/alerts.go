@@ -754,3 +754,19 @@ func (db *DB) ChannelNames(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// SetCardFooter changes the footer a recorded card is redrawn with (after
+// someone acted on it, "Resolved by …"). A card never recorded is left
+// alone; the answer says whether one was changed.
+func (db *DB) SetCardFooter(ctx context.Context, channelID, ts, unfurlURL, footer string) (bool, error) {
+	res, err := db.db.ExecContext(ctx, `UPDATE cards SET footer = ? WHERE channel_id = ? AND ts = ? AND unfurl_url = ?`,
+		footer, channelID, ts, unfurlURL)
+	if err != nil {
+		return false, fmt.Errorf("store: set card footer %s/%s: %w", channelID, ts, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: set card footer %s/%s: %w", channelID, ts, err)
+	}
+	return n > 0, nil
+}

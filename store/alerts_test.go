@@ -324,3 +324,26 @@ func TestChannelNames(t *testing.T) {
 		t.Errorf("ChannelNames = %v, want #general C2 and #ops C3", got)
 	}
 }
+
+func TestSetCardFooter(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	c := Card{IssueID: "42", ChannelID: "C1", TS: "1.1", Kind: CardMessage, Alert: true}
+	if err := db.RecordCard(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := db.SetCardFooter(ctx, "C1", "1.1", "", "Resolved by <@U1>")
+	if err != nil || !ok {
+		t.Fatalf("SetCardFooter = %v, %v", ok, err)
+	}
+	cards, err := db.CardsForIssue(ctx, "42", time.Time{})
+	if err != nil || len(cards) != 1 {
+		t.Fatalf("cards = %v, %v", cards, err)
+	}
+	if cards[0].Footer != "Resolved by <@U1>" || !cards[0].Alert {
+		t.Fatalf("card = %+v: footer not kept, or the alert mark lost", cards[0])
+	}
+	if ok, _ := db.SetCardFooter(ctx, "C1", "9.9", "", "x"); ok {
+		t.Fatal("an unknown card was changed")
+	}
+}
