@@ -104,8 +104,8 @@ func digestRow(pl plan) string {
 	if title == "" {
 		title = "Untitled issue"
 	}
-	return levelEmoji(is.Level) + " *" + link(is.Permalink, blocks.Escape(clip(id, 60))) + "* " +
-		blocks.Escape(clip(title, digestTitleMax))
+	return blocks.LevelEmoji(is.Level) + " *" + blocks.Link(is.Permalink, blocks.Escape(blocks.Truncate(id, 60))) + "* " +
+		blocks.Escape(blocks.Truncate(title, digestTitleMax))
 }
 
 // sinceWords says how far back the digest reaches.
@@ -133,41 +133,3 @@ func channelLabel(channel string) string {
 	return "#" + blocks.Escape(strings.TrimPrefix(channel, "#"))
 }
 
-// levelEmoji marks severity with the colours the issue cards use.
-func levelEmoji(level string) string {
-	switch level {
-	case "fatal":
-		return ":red_circle:"
-	case "error":
-		return ":large_orange_circle:"
-	case "warning":
-		return ":large_yellow_circle:"
-	case "info":
-		return ":large_blue_circle:"
-	case "debug":
-		return ":white_circle:"
-	}
-	return ":black_circle:"
-}
-
-// linkEscaper keeps a URL from ending the <url|label> token early.
-var linkEscaper = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C", " ", "%20")
-
-// link renders <url|label>, or the label alone for a URL that is not
-// http(s): a broken link is worse than none.
-func link(url, label string) string {
-	if len(url) > 1000 || !utf8.ValidString(url) ||
-		!(strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")) || strings.ContainsAny(url, "\n\r\t") {
-		return label
-	}
-	return "<" + linkEscaper.Replace(url) + "|" + label + ">"
-}
-
-// clip cuts s to at most n runes, ending with "…" when cut.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimSpace(string(r[:n-1])) + "…"
-}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"sentrybot/blocks"
 	"sentrybot/store"
 )
 
@@ -92,7 +93,7 @@ func TestDigestWords(t *testing.T) {
 		"javascript:alert(1)":              "L",
 		"https://x/a|b>c":                  "<https://x/a%7Cb%3Ec|L>",
 	} {
-		if got := link(in, "L"); got != want {
+		if got := blocks.Link(in, "L"); got != want {
 			t.Errorf("link(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -304,5 +304,5 @@ func notificationText(pl plan) string {
 	if lead == "" {
 		lead = "Alert"
 	}
-	return blocks.Escape(strings.TrimSpace(lead + ": " + oneLine(pl.issue.ShortID) + " " + clip(title, 200)))
+	return blocks.Escape(strings.TrimSpace(lead + ": " + oneLine(pl.issue.ShortID) + " " + blocks.Truncate(title, 200)))
 }

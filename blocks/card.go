@@ -63,8 +63,9 @@ func IssueCard(is sentry.Issue, opts CardOptions) []slack.Block {
 	return capBlocks(bs)
 }
 
-// levelEmoji marks severity with one colour scale, hottest first.
-func levelEmoji(level string) string {
+// LevelEmoji marks severity with one colour scale, hottest first; every
+// message that lists issues uses it, so the colours agree.
+func LevelEmoji(level string) string {
 	switch level {
 	case "fatal":
 		return ":red_circle:"
@@ -109,7 +110,7 @@ func issueSummary(is sentry.Issue) string {
 		title = "Untitled issue"
 	}
 	var b strings.Builder
-	b.WriteString(levelEmoji(is.Level))
+	b.WriteString(LevelEmoji(is.Level))
 	b.WriteString(" *")
 	b.WriteString(link(is.Permalink, truncateMrkdwn(escape(title), titleMax)))
 	b.WriteString("*")

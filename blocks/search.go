@@ -88,7 +88,7 @@ func searchRow(is sentry.Issue) string {
 		title = "Untitled issue"
 	}
 	var b strings.Builder
-	b.WriteString(levelEmoji(is.Level))
+	b.WriteString(LevelEmoji(is.Level))
 	b.WriteString(" *")
 	b.WriteString(link(is.Permalink, truncateMrkdwn(escape(id), shortIDMax)))
 	b.WriteString("* ")

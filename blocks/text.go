@@ -220,3 +220,10 @@ func minutes(n int64) string {
 		return plural(n, "minute", "minutes")
 	}
 }
+
+// Link renders <url|label> for mrkdwn, or the label alone when the URL is
+// not an http(s) URL fit to link; label must already be escaped.
+func Link(url, label string) string { return link(url, label) }
+
+// Truncate cuts plain text to at most n runes, ending with "…" when cut.
+func Truncate(s string, n int) string { return truncatePlain(s, n) }
