@@ -132,4 +132,3 @@ func channelLabel(channel string) string {
 	}
 	return "#" + blocks.Escape(strings.TrimPrefix(channel, "#"))
 }
-
