@@ -582,8 +582,14 @@ func FuzzMessages(f *testing.F) {
 		for _, e := range optionErrors("assignees", opts) {
 			t.Error(e)
 		}
-		for _, o := range opts {
-			if o.Value != AssignNobody && !validActor(o.Value) {
+		for i, o := range opts {
+			switch {
+			case o.Value == AssignMe:
+				// Only the caller's own option, first, and only for a valid actor.
+				if i != 0 || !validActor(actor) {
+					t.Errorf("option %d is \"me\" (caller's actor %q)", i, actor)
+				}
+			case o.Value != AssignNobody && !validActor(o.Value):
 				t.Errorf("option value %q is not an actor", o.Value)
 			}
 		}
