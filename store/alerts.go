@@ -151,20 +151,8 @@ func (db *DB) Subscriptions(ctx context.Context, channelID string) ([]Subscripti
 		q += ` WHERE channel_id = ?`
 		args = append(args, channelID)
 	}
-	rows, err := db.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	list, err := queryAll(ctx, db.db, scanSubscription, q+` ORDER BY id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: subscriptions %s: %w", channelID, err)
-	}
-	defer rows.Close()
-	var list []Subscription
-	for rows.Next() {
-		s, err := scanSubscription(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: subscriptions %s: %w", channelID, err)
-		}
-		list = append(list, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: subscriptions %s: %w", channelID, err)
 	}
 	return list, nil
@@ -266,24 +254,11 @@ func scanCard(r rowScanner) (Card, error) {
 // CardsForIssue lists the issue's cards posted at or after since, oldest
 // first.
 func (db *DB) CardsForIssue(ctx context.Context, issueID string, since time.Time) ([]Card, error) {
-	op := fmt.Sprintf("store: cards for issue %s", issueID)
-	rows, err := db.db.QueryContext(ctx,
+	list, err := queryAll(ctx, db.db, scanCard,
 		`SELECT `+cardColumns+` FROM cards WHERE issue_id = ? AND posted_at >= ?
 		 ORDER BY posted_at, channel_id, ts, unfurl_url`, issueID, since.UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	defer rows.Close()
-	var list []Card
-	for rows.Next() {
-		c, err := scanCard(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		list = append(list, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("store: cards for issue %s: %w", issueID, err)
 	}
 	return list, nil
 }
@@ -400,26 +375,27 @@ func scanInbox(r rowScanner) (InboxItem, error) {
 	return it, nil
 }
 
-func queryInbox(ctx context.Context, db *sql.DB, q string, args ...any) ([]InboxItem, error) {
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var list []InboxItem
+	var list []T
 	for rows.Next() {
-		it, err := scanInbox(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, it)
+		list = append(list, v)
 	}
 	return list, rows.Err()
 }
 
 // DueInbox returns up to limit pending inbox items due at now, oldest first.
 func (db *DB) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxItem, error) {
-	list, err := queryInbox(ctx, db.db,
+	list, err := queryAll(ctx, db.db, scanInbox,
 		`SELECT `+inboxColumns+` FROM alert_inbox WHERE state = 'pending' AND next_at <= ?
 		 ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
@@ -430,7 +406,7 @@ func (db *DB) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxIt
 
 // InboxItems lists the inbox items in a state, oldest first.
 func (db *DB) InboxItems(ctx context.Context, state string) ([]InboxItem, error) {
-	list, err := queryInbox(ctx, db.db,
+	list, err := queryAll(ctx, db.db, scanInbox,
 		`SELECT `+inboxColumns+` FROM alert_inbox WHERE state = ? ORDER BY id`, state)
 	if err != nil {
 		return nil, fmt.Errorf("store: inbox items %s: %w", state, err)
@@ -530,27 +506,10 @@ func scanOutbox(r rowScanner) (OutboxItem, error) {
 	return it, nil
 }
 
-func queryOutbox(ctx context.Context, db *sql.DB, q string, args ...any) ([]OutboxItem, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var list []OutboxItem
-	for rows.Next() {
-		it, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, it)
-	}
-	return list, rows.Err()
-}
-
 // DueOutbox returns up to limit pending outbox items due at now, oldest
 // first.
 func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
-	list, err := queryOutbox(ctx, db.db,
+	list, err := queryAll(ctx, db.db, scanOutbox,
 		`SELECT `+outboxColumns+` FROM alert_outbox WHERE state = 'pending' AND next_at <= ?
 		 ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
@@ -561,7 +520,7 @@ func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Outbox
 
 // OutboxItems lists the outbox items in a state, oldest first.
 func (db *DB) OutboxItems(ctx context.Context, state string) ([]OutboxItem, error) {
-	list, err := queryOutbox(ctx, db.db,
+	list, err := queryAll(ctx, db.db, scanOutbox,
 		`SELECT `+outboxColumns+` FROM alert_outbox WHERE state = ? ORDER BY id`, state)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox items %s: %w", state, err)
