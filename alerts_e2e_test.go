@@ -251,3 +251,40 @@ func TestAlertSubscriptionRoutesNewIssues(t *testing.T) {
 		t.Fatalf("unsubscribe: %s", out)
 	}
 }
+
+func TestAlertSubscriptionCommandsAreGuarded(t *testing.T) {
+	r := alertStart(t, map[string]string{"SENTRYBOT_ADMINS": "U0ADMIN"})
+	hook := r.slack.ResponseURL("cmd")
+	say := func(user, text string) string {
+		t.Helper()
+		before := len(r.slack.Calls("response_url"))
+		id, env := slackfake.SlashCommandEnvelope(slackfake.SlashCommand{TeamID: "T0001", ChannelID: "C0ERRORS", UserID: user,
+			Text: text, ResponseURL: hook})
+		r.send(env, id)
+		calls, err := r.slack.WaitCalls(r.ctx(), "response_url", before+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(calls[len(calls)-1].JSON)
+	}
+	// An unlinked user (a viewer) cannot subscribe a channel.
+	if out := say("U0CAROL", "subscribe backend"); !strings.Contains(out, "/sentry link") {
+		t.Fatalf("unlinked subscribe: %s", out)
+	}
+	// Listing every channel's subscriptions is for admins; the refusal names them.
+	if out := say("U0CAROL", "subscriptions all"); !strings.Contains(out, "Only sentrybot admins") || !strings.Contains(out, "U0ADMIN") {
+		t.Fatalf("non-admin subscriptions all: %s", out)
+	}
+	if out := say("U0ADMIN", "subscriptions all"); !strings.Contains(out, "No channel has alert subscriptions") {
+		t.Fatalf("admin subscriptions all: %s", out)
+	}
+	// An installation webhook is acknowledged and posts nothing.
+	body := []byte(`{"action":"created","installation":{"uuid":"a8e5d37a-696c-4c54-adb5-b3f28d64c7de"},"data":{"installation":{"uuid":"a8e5d37a-696c-4c54-adb5-b3f28d64c7de"}}}`)
+	if code := r.deliver("installation", body, true); code != http.StatusOK {
+		t.Fatalf("installation webhook answered %d", code)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := len(r.slack.Calls("chat.postMessage")); n != 0 {
+		t.Fatalf("%d posts after guarded commands and an installation webhook, want 0", n)
+	}
+}
