@@ -400,6 +400,9 @@ func build(values map[string]value) (*Config, *Error) {
 	if id != "" && c.HTTP.PublicURL == "" {
 		return nil, fail(keyHTTPPublicURL, true, publicExpected+", because sentry.oauth.client_id is set", "")
 	}
+	if id != "" && c.HTTP.Listen == "" {
+		return nil, fail(keyHTTPListen, true, "host:port like 127.0.0.1:8080, because sentry.oauth.client_id is set and the sign-in pages are served there", "")
+	}
 	c.Sentry.OAuth.ClientID = id
 	c.Sentry.OAuth.ClientSecret = Secret(secret)
 

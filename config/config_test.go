@@ -195,6 +195,7 @@ func TestLoadEachSetting(t *testing.T) {
 		"SENTRY_OAUTH_CLIENT_ID", "base-client",
 		"SENTRY_OAUTH_CLIENT_SECRET", "base-secret",
 		"SENTRYBOT_PUBLIC_URL", "https://base.example.com",
+		"SENTRYBOT_HTTP_LISTEN", "127.0.0.1:8080",
 	)
 	for _, r := range table {
 		s, ok := samples[r.key]
@@ -303,7 +304,7 @@ func TestLoadAnchorsAndAliases(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	oauth := []string{"SENTRY_OAUTH_CLIENT_ID", "id", "SENTRY_OAUTH_CLIENT_SECRET", "s", "SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}
+	oauth := []string{"SENTRY_OAUTH_CLIENT_ID", "id", "SENTRY_OAUTH_CLIENT_SECRET", "s", "SENTRYBOT_PUBLIC_URL", "https://bot.example.com", "SENTRYBOT_HTTP_LISTEN", ":8080"}
 	tests := []struct {
 		name    string
 		yaml    string
@@ -352,6 +353,7 @@ func TestLoadErrors(t *testing.T) {
 		{"OAuthSecretWithoutID", "", []string{"SENTRY_OAUTH_CLIENT_SECRET", "s", "SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}, keyOAuthClientID, true, ""},
 		{"OAuthIDWithoutSecret", "", []string{"SENTRY_OAUTH_CLIENT_ID", "id", "SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}, keyOAuthClientSecret, true, ""},
 		{"OAuthWithoutPublicURL", "", append(oauth[:4:4], "SENTRYBOT_PUBLIC_URL", ""), keyHTTPPublicURL, true, ""},
+		{"OAuthWithoutListener", "", append(oauth[:6:6], "SENTRYBOT_HTTP_LISTEN", ""), keyHTTPListen, true, ""},
 		{"SecretKeyNotBase64", "", []string{"SENTRYBOT_SECRET_KEY", "0SECRET!!not*base64"}, keySecretKey, false, "not base64"},
 		{"SecretKeyShort", "", []string{"SENTRYBOT_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZg=="}, keySecretKey, false, "16 bytes"},
 		{"SecretKeyLong", "", []string{"SENTRYBOT_SECRET_KEY", strings.Repeat("A", 44)}, keySecretKey, false, "33 bytes"},
@@ -434,7 +436,8 @@ func TestLoadReportsFirstProblem(t *testing.T) {
 		{[]string{"SENTRY_AUTH_TOKEN", sentryToken}, keyLogLevel},
 		{[]string{"SENTRYBOT_LOG_LEVEL", "warn"}, keyAlertsChannel},
 		{[]string{"SENTRYBOT_ALERTS_CHANNEL", "C01"}, keyHTTPPublicURL},
-		{[]string{"SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}, keySecretKey},
+		{[]string{"SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}, keyHTTPListen},
+		{[]string{"SENTRYBOT_HTTP_LISTEN", "127.0.0.1:8080"}, keySecretKey},
 		{[]string{"SENTRYBOT_SECRET_KEY", secretKey}, ""},
 	}
 	e := env{
@@ -590,6 +593,7 @@ func TestRedacted(t *testing.T) {
 		"SENTRY_OAUTH_CLIENT_ID", "client",
 		"SENTRY_OAUTH_CLIENT_SECRET", oauthSecret,
 		"SENTRYBOT_PUBLIC_URL", "https://bot.example.com",
+		"SENTRYBOT_HTTP_LISTEN", "127.0.0.1:8080",
 		"SENTRYBOT_SECRET_KEY", secretKey,
 		"SENTRYBOT_ADMINS", "U01,W02",
 	)
@@ -617,7 +621,7 @@ func TestRedacted(t *testing.T) {
 		keyOAuthClientID:     "client",
 		keyAuthAdmins:        "U01,W02",
 		keySentryOrg:         "acme",
-		keyHTTPListen:        "",
+		keyHTTPListen:        "127.0.0.1:8080",
 	} {
 		if byKey[key].Value != want {
 			t.Errorf("%s = %q, want %q", key, byKey[key].Value, want)

@@ -45,6 +45,7 @@ func loadedWithSecrets(t *testing.T) *Config {
 		"SENTRY_OAUTH_CLIENT_ID", "client",
 		"SENTRY_OAUTH_CLIENT_SECRET", oauthSecret,
 		"SENTRYBOT_PUBLIC_URL", "https://bot.example.com",
+		"SENTRYBOT_HTTP_LISTEN", "127.0.0.1:8080",
 		"SENTRYBOT_SECRET_KEY", secretKey,
 	))
 }
