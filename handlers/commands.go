@@ -74,6 +74,7 @@ type CommandDeps struct {
 	Reply      Responder
 	Subs       SubscriptionStore // nil: subscriptions are not offered
 	Cards      CardRecorder      // nil: shared cards are not kept in sync
+	Logins     LoginLinks        // nil: linking by Sentry login is not offered
 	Log        zerolog.Logger
 }
 
@@ -91,7 +92,7 @@ var _ bot.CommandHandler = (*Commands)(nil)
 func (c *Commands) helpEntries() []blocks.CommandHelp {
 	entries := []blocks.CommandHelp{
 		{Usage: "help", Example: "/sentry help", Summary: "this list"},
-		{Usage: "link", Example: "/sentry link", Summary: "link your Slack account to your Sentry member (by your Slack email)"},
+		{Usage: "link", Example: "/sentry link", Summary: c.linkSummary()},
 		{Usage: "unlink", Example: "/sentry unlink", Summary: "remove that link"},
 		{Usage: "whoami", Example: "/sentry whoami", Summary: "your link, Sentry role, sentrybot role, and whether Sentry is reachable"},
 		{Usage: "issue <id | SHORT-ID | url> [share]", Example: "/sentry issue BACKEND-12 share", Summary: "show an issue's card; share posts it in the channel"},
@@ -111,6 +112,13 @@ func (c *Commands) helpEntries() []blocks.CommandHelp {
 			blocks.CommandHelp{Usage: "subscriptions [all]", Example: "/sentry subscriptions", Summary: "this channel's subscriptions; every channel's for admins"})
 	}
 	return entries
+}
+
+func (c *Commands) linkSummary() string {
+	if c.d.Logins != nil {
+		return "link your Slack account to your Sentry member (by your Slack email), and offer linking your Sentry login so changes are made as you"
+	}
+	return "link your Slack account to your Sentry member (by your Slack email)"
 }
 
 // HandleCommand runs one /sentry command.
@@ -136,9 +144,9 @@ func (c *Commands) HandleCommand(ctx context.Context, cmd slack.SlashCommand) er
 	case slashcmd.VerbHelp:
 		return c.help(ctx, cmd, "")
 	case slashcmd.VerbLink:
-		return c.answer(ctx, cmd, func() (string, error) { return c.d.Identities.Link(ctx, subj) })
+		return c.link(ctx, cmd, subj)
 	case slashcmd.VerbUnlink:
-		return c.answer(ctx, cmd, func() (string, error) { return c.d.Identities.Unlink(ctx, subj) })
+		return c.answer(ctx, cmd, func() (string, error) { return c.unlink(ctx, subj) })
 	case slashcmd.VerbWhoami:
 		return c.whoami(ctx, cmd, subj)
 	case slashcmd.VerbIssue:
@@ -207,6 +215,49 @@ func (c *Commands) sorry(err error) string {
 	return "Something went wrong on sentrybot's side; nothing was changed. Try again, and tell whoever runs sentrybot if it keeps happening."
 }
 
+// link links the user by their Slack email and, when Sentry logins are
+// configured, offers the button that links their Sentry login too.
+func (c *Commands) link(ctx context.Context, cmd slack.SlashCommand, subj authz.Subject) error {
+	text, err := c.d.Identities.Link(ctx, subj)
+	if err != nil {
+		c.d.Log.Error().Err(err).Str("user", cmd.UserID).Msg("link failed")
+		text = c.sorry(err)
+	}
+	if c.d.Logins == nil {
+		return c.private(ctx, cmd, text)
+	}
+	st, err := c.d.Logins.Login(ctx, subj.TeamID, subj.UserID)
+	if err != nil {
+		c.d.Log.Error().Err(err).Str("user", cmd.UserID).Msg("link: reading the Sentry login link")
+	} else if st.Linked && !st.Stale {
+		return c.private(ctx, cmd, text+"\nYou're also linked with your Sentry login, so your changes are made as you in Sentry.")
+	}
+	start, err := c.d.Logins.StartURL(ctx, subj)
+	if err != nil {
+		c.d.Log.Error().Err(err).Str("user", cmd.UserID).Msg("link: creating a Sentry login grant")
+		return c.private(ctx, cmd, text+"\nLinking with your Sentry login isn't available right now; try `/sentry link` again later.")
+	}
+	offer := "To act in Sentry *as yourself* (Sentry then shows your name on the change and applies your own permissions), link your Sentry login. The button works once, for the next 10 minutes."
+	if st.Stale {
+		offer = ":warning: Your Sentry login link has expired or was revoked. " + offer
+	}
+	return c.d.Reply.Respond(ctx, cmd.ResponseURL, &slack.WebhookMessage{
+		Text:         text,
+		Blocks:       &slack.Blocks{BlockSet: blocks.LinkOffer(text+"\n"+offer, start)},
+		ResponseType: slack.ResponseTypeEphemeral})
+}
+
+// unlink removes the user's link and any Sentry login tokens stored for
+// them; the tokens go first, so that none outlives the link.
+func (c *Commands) unlink(ctx context.Context, subj authz.Subject) (string, error) {
+	if c.d.Logins != nil {
+		if err := c.d.Logins.Forget(ctx, subj.TeamID, subj.UserID); err != nil {
+			return "", fmt.Errorf("unlink: deleting the Sentry login tokens: %w", err)
+		}
+	}
+	return c.d.Identities.Unlink(ctx, subj)
+}
+
 func (c *Commands) whoami(ctx context.Context, cmd slack.SlashCommand, subj authz.Subject) error {
 	var b strings.Builder
 	role, facts, err := c.d.Roles.Role(ctx, subj)
@@ -219,6 +270,7 @@ func (c *Commands) whoami(ctx context.Context, cmd slack.SlashCommand, subj auth
 		fmt.Fprintf(&b, "*Linked* to Sentry member *%s* (member %s, user %s) since %s, by %s.\n", id.Email, id.MemberID, id.SentryUserID,
 			slackDate(id.LinkedAt), id.Method)
 		fmt.Fprintf(&b, "*Sentry org role:* %s\n", orDash(id.OrgRole))
+		c.whoamiLogin(ctx, &b, subj)
 	} else {
 		b.WriteString("*Not linked* to Sentry. Run `/sentry link` to link your account.\n")
 	}
@@ -238,6 +290,25 @@ func (c *Commands) whoami(ctx context.Context, cmd slack.SlashCommand, subj auth
 		b.WriteString("*Sentry:* reachable.")
 	}
 	return c.private(ctx, cmd, b.String())
+}
+
+// whoamiLogin says whose credential makes the user's changes.
+func (c *Commands) whoamiLogin(ctx context.Context, b *strings.Builder, subj authz.Subject) {
+	if c.d.Logins == nil {
+		return
+	}
+	st, err := c.d.Logins.Login(ctx, subj.TeamID, subj.UserID)
+	switch {
+	case err != nil:
+		c.d.Log.Error().Err(err).Msg("whoami: reading the Sentry login link")
+		b.WriteString("*Acts as:* unknown (sentrybot couldn't read your Sentry login link just now).\n")
+	case st.Stale:
+		b.WriteString("*Acts as:* nobody: :warning: your Sentry login link has expired or was revoked, so your changes are refused. Run `/sentry link` to link again.\n")
+	case st.Linked:
+		fmt.Fprintf(b, "*Acts as:* you, through your Sentry login; the current token expires %s and is renewed before then.\n", slackDate(st.ExpiresAt))
+	default:
+		b.WriteString("*Acts as:* sentrybot's organization token. Run `/sentry link` to link your Sentry login, so changes are made as you.\n")
+	}
 }
 
 func kindOf(err error) string {
@@ -568,8 +639,13 @@ func (r *ActionRouter) HandleAction(ctx context.Context, a bot.Action) error {
 	if len(a.ActionCallback.BlockActions) == 0 {
 		return nil
 	}
-	if a.ActionCallback.BlockActions[0].ActionID == blocks.ActionSearchMore {
+	switch a.ActionCallback.BlockActions[0].ActionID {
+	case blocks.ActionSearchMore:
 		return r.Commands.HandleMore(ctx, a)
+	case blocks.ActionLoginLink:
+		// The button opened the sign-in page in the browser; Slack's
+		// report of the click needs nothing more.
+		return nil
 	}
 	return r.Triage.HandleAction(ctx, a)
 }

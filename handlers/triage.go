@@ -81,7 +81,11 @@ type Triage struct {
 	log     zerolog.Logger
 	locks   *keyedMutex
 	footers CardFooters // may be nil
+	as      SentryAs    // may be nil: the organization's token makes every change
 }
+
+// ActAs makes changes as each user's own Sentry login where they have one.
+func (t *Triage) ActAs(a SentryAs) { t.as = a }
 
 // KeepFooters keeps the acted-on card's "… by @user" line in f, so that a
 // later redraw of the card (when Sentry reports the change) shows it too.
@@ -165,12 +169,22 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 		c.Detail = "assignedTo=user:" + facts.Identity.SentryUserID
 	}
 
+	client, err := t.clientFor(ctx, subj, &c)
+	if errors.Is(err, ErrLoginStale) {
+		t.record(ctx, log, subj, c, res, d, facts, "error: Sentry login link stale", c.Detail)
+		return say("Your Sentry login link has expired or was revoked, so sentrybot can't act as you in Sentry. Nothing was changed. Run `/sentry link` to link again.")
+	}
+	if err != nil {
+		t.record(ctx, log, subj, c, res, d, facts, "error: "+outcomeText(err), c.Detail)
+		return t.failed(ctx, log, subj, issueID, err, ref)
+	}
+
 	// One change per issue at a time: a double click, or two people at
 	// once, are applied in turn against Sentry's current state.
 	unlock := t.locks.lock(issueID)
 	defer unlock()
 
-	current, err := t.sentry.Issue(ctx, t.org, issueID)
+	current, err := client.Issue(ctx, t.org, issueID)
 	if err != nil {
 		t.record(ctx, log, subj, c, res, d, facts, "error: "+outcomeText(err), c.Detail)
 		return t.failed(ctx, log, subj, issueID, err, ref)
@@ -186,19 +200,19 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 	// changes, so switching between archive modes reopens it first.
 	if c.Action == authz.ActionArchive && current.Status == sentry.StatusIgnored && substatus(current) != c.Update.Substatus &&
 		c.Update.Substatus != sentry.SubstatusArchivedUntilConditionMet {
-		if err := t.sentry.UpdateIssue(ctx, t.org, current.ID, sentry.Unresolve()); err != nil {
+		if err := client.UpdateIssue(ctx, t.org, current.ID, sentry.Unresolve()); err != nil {
 			t.record(ctx, log, subj, c, res, d, facts, "error: "+outcomeText(err), c.Detail)
 			return t.failed(ctx, log, subj, issueID, err, ref)
 		}
 	}
-	if err := t.sentry.UpdateIssue(ctx, t.org, current.ID, c.Update); err != nil {
+	if err := client.UpdateIssue(ctx, t.org, current.ID, c.Update); err != nil {
 		t.record(ctx, log, subj, c, res, d, facts, "error: "+outcomeText(err), c.Detail)
 		return t.failed(ctx, log, subj, issueID, err, ref)
 	}
 	t.record(ctx, log, subj, c, res, d, facts, "ok", c.Detail)
 	log.Info().Msg("issue changed")
 
-	updated, err := t.sentry.Issue(ctx, t.org, current.ID)
+	updated, err := client.Issue(ctx, t.org, current.ID)
 	if err != nil {
 		// The change is made; only the card's refresh failed.
 		t.memo.Forget(t.org, issueID)
@@ -214,6 +228,25 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 		}
 	}
 	return nil
+}
+
+// clientFor is the client that makes subj's change: their own Sentry login
+// when they linked one, else the organization's token. The audit detail
+// says which, so a change is never made under a credential the log hides.
+func (t *Triage) clientFor(ctx context.Context, subj authz.Subject, c *Change) (IssueChanger, error) {
+	if t.as == nil {
+		return t.sentry, nil
+	}
+	client, own, err := t.as.For(ctx, subj)
+	if err != nil {
+		return nil, err
+	}
+	if !own {
+		c.Detail = strings.TrimSpace(c.Detail + " via=org-token")
+		return t.sentry, nil
+	}
+	c.Detail = strings.TrimSpace(c.Detail + " via=user-login")
+	return client, nil
 }
 
 func (t *Triage) record(ctx context.Context, log zerolog.Logger, subj authz.Subject, c Change, res authz.Resource, d authz.Decision, f authz.Facts, outcome, detail string) {
