@@ -35,6 +35,14 @@ type Config struct {
 	// Observe, when set, is told of every call: its operation, the HTTP
 	// status (0 when no answer came) and how long it took. For metrics.
 	Observe func(op string, status int, took time.Duration)
+	// BreakerThreshold is how many calls in a row must fail (no answer, a
+	// timeout or a 5xx) before calls fail at once without reaching Sentry;
+	// default 5, negative never.
+	BreakerThreshold int
+	// BreakerCooldown is how long calls fail at once before one probe call
+	// is let through; it doubles, up to 5 minutes, while probes fail.
+	// Default 30 s.
+	BreakerCooldown time.Duration
 }
 
 // Client calls Sentry's Web API. It is safe for concurrent use.
@@ -45,6 +53,8 @@ type Client struct {
 	http      *http.Client
 	now       func() time.Time
 	observe   func(op string, status int, took time.Duration)
+	// breaker is shared by copies of the client made for other tokens.
+	breaker *breaker
 }
 
 // New checks cfg and returns a client. It makes no network calls.
@@ -82,6 +92,7 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, c.now)
 	hc := http.Client{Timeout: 10 * time.Second}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -110,7 +121,22 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // successful JSON answer into out, if out is not nil. body, if not nil, is
 // sent as JSON. It returns the response headers so list calls can read the
 // Link header. Every failure is an *Error tagged with op.
+//
+// While Sentry keeps failing, or has rate-limited the token, do fails at
+// once without a request: a user hears so now instead of after a timeout,
+// and a struggling Sentry is not sent more work.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, body, out any) (http.Header, error) {
+	t, err := c.breaker.admit(op, c.token)
+	if err != nil {
+		return nil, err
+	}
+	h, err := c.send(ctx, op, method, path, query, body, out)
+	c.breaker.done(t, c.token, err)
+	return h, err
+}
+
+// send is do without the breaker.
+func (c *Client) send(ctx context.Context, op, method, path string, query url.Values, body, out any) (http.Header, error) {
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
