@@ -15,12 +15,14 @@ import (
 var organizationTemplate []byte
 
 // whoami answers GET /api/0/ for the token: its scopes and the user behind
-// it. For an internal integration that user is the integration's proxy user.
+// it. For an internal integration that user is the integration's proxy user;
+// for an OAuth access token, the user who approved it.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	who := s.callerOf(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version": "0",
-		"auth":    map[string]any{"scopes": s.opts.Scopes},
-		"user":    userBody(s.user),
+		"auth":    map[string]any{"scopes": who.scopes},
+		"user":    userBody(who.user),
 	})
 }
 

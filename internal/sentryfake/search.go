@@ -102,7 +102,7 @@ func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	match, err := s.issuePredicate(query)
+	match, err := s.issuePredicate(query, s.callerOf(r).user)
 	if err != nil {
 		s.mu.Unlock()
 		writeJSON(w, http.StatusBadRequest, detail(err.Error()))
@@ -215,8 +215,9 @@ func substatusIs(sub string) func(*sentry.Issue) bool {
 // negation with a leading "!", and free text, which (as in Sentry) is
 // joined into one phrase and matched against the title, ignoring case.
 // Sentry would read any other key as a tag; the fake answers 400 instead so
-// a query it cannot evaluate never passes silently. s.mu must be held.
-func (s *Server) issuePredicate(query string) (func(*sentry.Issue) bool, error) {
+// a query it cannot evaluate never passes silently. me is the user behind
+// the token. s.mu must be held.
+func (s *Server) issuePredicate(query string, me sentry.User) (func(*sentry.Issue) bool, error) {
 	var preds []func(*sentry.Issue) bool
 	var text []string
 	for _, tok := range tokenize(query) {
@@ -245,7 +246,7 @@ func (s *Server) issuePredicate(query string) (func(*sentry.Issue) bool, error) 
 		case "assigned":
 			var alts []func(*sentry.Issue) bool
 			for _, v := range tok.values() {
-				alts = append(alts, s.assignedTo(v))
+				alts = append(alts, s.assignedTo(v, me))
 			}
 			p = anyOf(alts)
 		default:
@@ -279,8 +280,9 @@ func anyOf(alts []func(*sentry.Issue) bool) func(*sentry.Issue) bool {
 }
 
 // assignedTo matches issues assigned to one "assigned:" value. An unknown
-// person or team matches nothing, as in Sentry. s.mu must be held.
-func (s *Server) assignedTo(v string) func(*sentry.Issue) bool {
+// person or team matches nothing, as in Sentry; "me" is me. s.mu must be
+// held.
+func (s *Server) assignedTo(v string, me sentry.User) func(*sentry.Issue) bool {
 	isUser := func(id string) func(*sentry.Issue) bool {
 		return func(is *sentry.Issue) bool {
 			return is.AssignedTo != nil && is.AssignedTo.Type == "user" && is.AssignedTo.ID == id
@@ -288,7 +290,7 @@ func (s *Server) assignedTo(v string) func(*sentry.Issue) bool {
 	}
 	switch {
 	case v == "me":
-		return isUser(s.user.ID)
+		return isUser(me.ID)
 	case v == "none":
 		return func(is *sentry.Issue) bool { return is.AssignedTo == nil }
 	case strings.HasPrefix(v, "#"):
@@ -306,8 +308,8 @@ func (s *Server) assignedTo(v string) func(*sentry.Issue) bool {
 				return isUser(m.User.ID)
 			}
 		}
-		if strings.EqualFold(s.user.Email, v) && v != "" {
-			return isUser(s.user.ID)
+		if strings.EqualFold(me.Email, v) && v != "" {
+			return isUser(me.ID)
 		}
 	}
 	return func(*sentry.Issue) bool { return false }

@@ -38,7 +38,21 @@ type Options struct {
 	// User is the user behind the token: what GET /api/0/ reports, what
 	// "assigned:me" searches for and who is recorded as the actor of status
 	// changes. Default: the proxy user of an internal integration, id "2".
+	// Requests with an OAuth access token act as that token's user instead.
 	User *sentry.User
+
+	// OAuthClientID and OAuthClientSecret identify the one OAuth
+	// application the fake knows (see oauth.go); defaults
+	// "fake-oauth-client" and "fake-oauth-secret".
+	OAuthClientID     string
+	OAuthClientSecret string
+	// OAuthRedirectURIs are the redirect URIs registered for the
+	// application; authorize accepts only these, compared exactly. Empty
+	// accepts any absolute http or https URL.
+	OAuthRedirectURIs []string
+	// AccessTokenTTL is how long an OAuth access token lives; default 30
+	// days, as Sentry.
+	AccessTokenTTL time.Duration
 }
 
 // DefaultScopes are the scopes of an internal integration set up with
@@ -52,8 +66,15 @@ type Request struct {
 	Method string
 	Path   string
 	Query  url.Values
-	Body   []byte
-	Time   time.Time
+	// Body is the request body, except for POST /oauth/token/, whose form
+	// carries secrets: its Body is nil (see TokenRequests).
+	Body []byte
+	Time time.Time
+	// UserID is the Sentry user id of the OAuth access token the request
+	// carried, when that token was live: the request acts as that user.
+	// It is "" for the organization token (Options.Token), whose actor is
+	// Options.User, and for requests that did not authenticate.
+	UserID string
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -80,6 +101,7 @@ type Server struct {
 	latency  time.Duration
 	requests []Request
 	closed   bool
+	oauth    oauthState
 }
 
 // failure is one rule installed by Fail.
@@ -107,6 +129,15 @@ func New(opts Options) *Server {
 	if opts.PageSize <= 0 || opts.PageSize > maxPerPage {
 		opts.PageSize = maxPerPage
 	}
+	if opts.OAuthClientID == "" {
+		opts.OAuthClientID = "fake-oauth-client"
+	}
+	if opts.OAuthClientSecret == "" {
+		opts.OAuthClientSecret = "fake-oauth-secret"
+	}
+	if opts.AccessTokenTTL <= 0 {
+		opts.AccessTokenTTL = defaultAccessTokenTTL
+	}
 	user := sentry.User{ID: "2", Name: "sentrybot", Username: "sentrybot-7d1f3a52c0e94bd1a4c3c1f0e2b6d8a9"}
 	if opts.User != nil {
 		user = *opts.User
@@ -128,6 +159,7 @@ func New(opts Options) *Server {
 		user:      user,
 		groupKeys: groupKeys(),
 		releases:  map[string][]string{},
+		oauth:     newOAuthState(),
 	}
 	s.routes()
 	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
@@ -150,6 +182,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/api/0/organizations/{org}/members/{$}", methods{http.MethodGet: s.inOrg(s.listMembers)})
 	s.mux.Handle("/api/0/organizations/{org}/members/{member_id}/{$}", methods{http.MethodGet: s.inOrg(s.getMember)})
 	s.mux.Handle("/api/0/organizations/{org}/teams/{$}", methods{http.MethodGet: s.inOrg(s.listTeams)})
+	s.mux.Handle(authorizePath+"{$}", methods{http.MethodGet: s.authorize})
+	s.mux.Handle(tokenPath+"{$}", methods{http.MethodPost: s.token})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeNotFound(w) })
 }
 
@@ -209,15 +243,26 @@ func (s *Server) Close() {
 }
 
 // ServeHTTP records the request, applies latency, injected failures and
-// authentication, then routes it.
+// authentication, then routes it. The OAuth endpoints under /oauth/ take no
+// bearer token: they authenticate the client themselves.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxRecordedBody))
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	auth := r.Header.Get("Authorization")
+	oauthEndpoint := strings.HasPrefix(r.URL.Path, "/oauth/")
 
+	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, Time: time.Now()}
+	if strings.HasPrefix(r.URL.Path, tokenPath) {
+		rec.Body = nil
+	}
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{
-		Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, Time: time.Now(),
-	})
+	var who caller
+	var authErr string
+	if !oauthEndpoint {
+		who, authErr = s.authenticate(auth)
+		rec.UserID = who.userID
+	}
+	s.requests = append(s.requests, rec)
 	latency := s.latency
 	s.mu.Unlock()
 
@@ -236,8 +281,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeFailure(w, status)
 		return
 	}
+	if oauthEndpoint {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	auth := r.Header.Get("Authorization")
 	switch {
 	case auth == "" && r.URL.Path == "/api/0/":
 		// The index admits anonymous callers and says so.
@@ -246,11 +294,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case auth == "":
 		writeJSON(w, http.StatusUnauthorized, detail("Authentication credentials were not provided."))
 		return
-	case auth != "Bearer "+s.opts.Token:
-		writeJSON(w, http.StatusUnauthorized, detail("Invalid token"))
+	case authErr != "":
+		writeJSON(w, http.StatusUnauthorized, detail(authErr))
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, who)))
 }
 
 // Fail makes the next n requests matching target answer status, with the

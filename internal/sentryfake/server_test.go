@@ -354,8 +354,9 @@ func TestFail(t *testing.T) {
 		}
 	})
 	t.Run("Gone", func(t *testing.T) {
+		// A fresh client: the one above holds calls back after its 429.
 		s.Fail("/api/0/", http.StatusGone, 1)
-		_, err := c.Whoami(ctx)
+		_, err := newClient(t, s, s.Token()).Whoami(ctx)
 		var e *sentry.Error
 		if !errors.As(err, &e) || e.Kind != sentry.KindGone || e.Detail != "This API no longer exists." {
 			t.Fatalf("got %v", err)

@@ -100,7 +100,7 @@ func (s *Server) groupBody(is *sentry.Issue) map[string]any {
 // whole updated issue.
 func (s *Server) updateIssue(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body) // ServeHTTP already buffered it
-	status, body, moved := s.applyUpdate(r.PathValue("issue"), raw)
+	status, body, moved := s.applyUpdate(r.PathValue("issue"), raw, s.callerOf(r))
 	switch {
 	case moved != "":
 		http.Redirect(w, r, "/api/0/organizations/"+r.PathValue("org")+"/issues/"+moved+"/", http.StatusFound)
@@ -111,9 +111,9 @@ func (s *Server) updateIssue(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// applyUpdate validates and applies one update. It returns the answer, or
-// the id a merged-away issue moved to.
-func (s *Server) applyUpdate(ref string, raw []byte) (status int, body any, moved string) {
+// applyUpdate validates and applies one update on behalf of who. It
+// returns the answer, or the id a merged-away issue moved to.
+func (s *Server) applyUpdate(ref string, raw []byte, who caller) (status int, body any, moved string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if into, ok := s.mergedInto(ref); ok {
@@ -142,7 +142,7 @@ func (s *Server) applyUpdate(ref string, raw []byte) (status int, body any, move
 		return http.StatusBadRequest, detail("Invalid request body: " + strings.Join(problems, "; ")), ""
 	}
 
-	u, errs := s.checkUpdate(is, req)
+	u, errs := s.checkUpdate(is, req, who.scopes)
 	if len(errs) > 0 {
 		return http.StatusBadRequest, errs, ""
 	}
@@ -150,7 +150,7 @@ func (s *Server) applyUpdate(ref string, raw []byte) (status int, body any, move
 		s.removeIssue(is.ID)
 		return http.StatusNoContent, nil, ""
 	}
-	s.apply(is, u, req)
+	s.apply(is, u, req, who.user)
 	return http.StatusOK, s.groupBody(is), ""
 }
 
@@ -167,8 +167,9 @@ type update struct {
 
 // checkUpdate applies the rules of Sentry's GroupValidator beyond the
 // schema and collects its errors the way Django REST framework shapes
-// them: {"field": ["problem"]}, nested for statusDetails. s.mu must be held.
-func (s *Server) checkUpdate(is *sentry.Issue, req map[string]any) (update, map[string]any) {
+// them: {"field": ["problem"]}, nested for statusDetails. scopes are the
+// token's. s.mu must be held.
+func (s *Server) checkUpdate(is *sentry.Issue, req map[string]any, scopes []string) (update, map[string]any) {
 	var u update
 	errs := map[string]any{}
 	sdErrs := map[string]any{}
@@ -230,7 +231,7 @@ func (s *Server) checkUpdate(is *sentry.Issue, req map[string]any) (update, map[
 
 	if discard, _ := req["discard"].(bool); discard {
 		switch {
-		case !slices.Contains(s.opts.Scopes, "event:admin"):
+		case !slices.Contains(scopes, "event:admin"):
 			errs["discard"] = []string{"You do not have permission to discard events"}
 		case len(req) > 1:
 			errs["non_field_errors"] = []string{"Other attributes cannot be updated when discarding"}
@@ -248,8 +249,9 @@ func substatusFits(status, sub string) bool {
 	return status == sentry.StatusUnresolved
 }
 
-// apply changes the issue as Sentry's update_groups does; s.mu must be held.
-func (s *Server) apply(is *sentry.Issue, u update, req map[string]any) {
+// apply changes the issue as Sentry's update_groups does, recording actor
+// where Sentry records who made the change; s.mu must be held.
+func (s *Server) apply(is *sentry.Issue, u update, req map[string]any, actor sentry.User) {
 	sd, _ := req["statusDetails"].(map[string]any)
 	prev := is.Status
 	switch u.status {
@@ -258,9 +260,9 @@ func (s *Server) apply(is *sentry.Issue, u update, req map[string]any) {
 		details := map[string]any{}
 		switch {
 		case u.nextRelease:
-			details = map[string]any{"inNextRelease": true, "actor": userBody(s.user)}
+			details = map[string]any{"inNextRelease": true, "actor": userBody(actor)}
 		case u.inRelease != "":
-			details = map[string]any{"inRelease": u.inRelease, "actor": userBody(s.user)}
+			details = map[string]any{"inRelease": u.inRelease, "actor": userBody(actor)}
 		}
 		is.Status, is.Substatus = sentry.StatusResolved, nil
 		is.StatusDetails = mustJSON(details)
@@ -300,7 +302,7 @@ func (s *Server) apply(is *sentry.Issue, u update, req map[string]any) {
 		}
 		details := map[string]any{}
 		if sub != sentry.SubstatusArchivedUntilEscalating {
-			details = s.snooze(sd)
+			details = snooze(sd, actor)
 		}
 		is.StatusDetails = mustJSON(details)
 	}
@@ -314,7 +316,7 @@ func (s *Server) apply(is *sentry.Issue, u update, req map[string]any) {
 
 // snooze renders the statusDetails of an archive with conditions, as
 // Sentry's issue serializer reports its snooze; none yields {}.
-func (s *Server) snooze(sd map[string]any) map[string]any {
+func snooze(sd map[string]any, actor sentry.User) map[string]any {
 	num := func(k string) int64 {
 		n, _ := sd[k].(json.Number)
 		v, _ := n.Int64()
@@ -330,7 +332,7 @@ func (s *Server) snooze(sd map[string]any) map[string]any {
 		}
 	}
 	if len(out) > 0 {
-		out["actor"] = userBody(s.user)
+		out["actor"] = userBody(actor)
 	}
 	return out
 }
