@@ -282,6 +282,31 @@ func TestE2ESentryFailureLeavesNoCard(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "issue left out of the unfurl") {
 		t.Errorf("the Sentry failure was not logged")
 	}
+	// The sharer, and only they, is told why their link got no card.
+	eph, err := s.slack.WaitCalls(s.ctx(), "chat.postEphemeral", 1)
+	if err != nil {
+		t.Fatalf("no private notice: %v", err)
+	}
+	if eph[0].Arg("user") != "U0ALICE" || eph[0].Arg("channel") != "C0BACKEND" ||
+		!strings.Contains(eph[0].Arg("text"), "Couldn't reach Sentry for issue 4321") {
+		t.Errorf("notice to %s in %s: %q", eph[0].Arg("user"), eph[0].Arg("channel"), eph[0].Arg("text"))
+	}
+	if n := len(s.slack.Calls("chat.postEphemeral")); n != 1 {
+		t.Errorf("%d notices, want 1 (the healthy link needs none)", n)
+	}
+}
+
+func TestE2EUnknownIssueLinkStaysQuiet(t *testing.T) {
+	s := newE2E(t, nil)
+	s.start()
+	id, env := linkShared("C0BACKEND", "1732810000.000004", "https://acme.sentry.io/issues/999999/")
+	s.send(env, id)
+	id, env = linkShared("C0BACKEND", "1732810000.000005", "https://acme.sentry.io/issues/4322/")
+	s.send(env, id)
+	s.unfurls(1)
+	if n := len(s.slack.Calls("chat.postEphemeral")); n != 0 {
+		t.Errorf("%d notices for a link to an issue Sentry doesn't have, want none", n)
+	}
 }
 
 func TestE2ESlowSentryAcksFirst(t *testing.T) {

@@ -143,8 +143,10 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		IDs:        db, Triage: triage, Auth: auth, Roles: auth, Overrides: db, AuditLog: db,
 		Poster: api, Reply: replier, Subs: db, Cards: db, Log: log.With().Str("handler", "commands").Logger(),
 	})
+	unfurler := handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, db, log.With().Str("handler", "unfurl").Logger())
+	unfurler.TellFailures(api)
 	h := bot.Handlers{
-		LinkShared:  handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, db, log.With().Str("handler", "unfurl").Logger()),
+		LinkShared:  unfurler,
 		Commands:    commands,
 		Actions:     &handlers.ActionRouter{Triage: triage, Commands: commands},
 		Suggestions: handlers.NewAssignees(org, sc, db, issues, nil),

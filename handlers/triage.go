@@ -277,7 +277,8 @@ func (t *Triage) failed(ctx context.Context, log zerolog.Logger, subj authz.Subj
 	case errors.Is(err, sentry.ErrRateLimited):
 		wait := "a few seconds"
 		if se != nil && !se.RetryAt.IsZero() {
-			wait = time.Until(se.RetryAt).Round(time.Second).String()
+			// Sentry's reset is in whole seconds: never say "0s".
+			wait = max(time.Until(se.RetryAt).Round(time.Second), time.Second).String()
 		}
 		return say("Sentry is rate limiting sentrybot right now. Nothing was changed; try again in " + wait + ".")
 	case errors.Is(err, sentry.ErrInvalid):

@@ -5,7 +5,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -42,7 +45,8 @@ type CardRecorder interface {
 
 // Unfurler turns Sentry issue links in a message into issue cards.
 type Unfurler struct {
-	cards  CardRecorder // may be nil
+	cards  CardRecorder    // may be nil
+	notice EphemeralPoster // may be nil: failures are only logged
 	org    string
 	links  LinkMatcher
 	issues IssueFetcher
@@ -59,6 +63,10 @@ func NewUnfurler(org string, m LinkMatcher, issues IssueFetcher, s UnfurlPoster,
 }
 
 var _ bot.LinkSharedHandler = (*Unfurler)(nil)
+
+// TellFailures makes the Unfurler tell the person who shared a link,
+// privately, when Sentry could not be reached for its card.
+func (u *Unfurler) TellFailures(p EphemeralPoster) { u.notice = p }
 
 // HandleLinkShared fetches every distinct issue the links name, at once, and
 // unfurls all the cards in one chat.unfurl call. A link whose issue cannot be
@@ -85,7 +93,8 @@ func (u *Unfurler) HandleLinkShared(ctx context.Context, ev bot.LinkShared) erro
 		return nil
 	}
 
-	cards := u.fetchAll(ctx, log, order)
+	cards, failed := u.fetchAll(ctx, log, order)
+	u.tellFailed(ctx, log, ev, failed)
 
 	unfurls := make(map[string]slack.Attachment, len(ev.URLs))
 	for _, id := range order {
@@ -130,9 +139,11 @@ func (u *Unfurler) HandleLinkShared(ctx context.Context, ev bot.LinkShared) erro
 	return nil
 }
 
-// fetchAll fetches issues concurrently; a failed fetch leaves a nil card.
-func (u *Unfurler) fetchAll(ctx context.Context, log zerolog.Logger, ids []string) map[string]*sentry.Issue {
+// fetchAll fetches issues concurrently; a failed fetch leaves a nil card,
+// and its error in failed.
+func (u *Unfurler) fetchAll(ctx context.Context, log zerolog.Logger, ids []string) (cards map[string]*sentry.Issue, failed map[string]error) {
 	out := make(map[string]*sentry.Issue, len(ids))
+	failed = map[string]error{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, u.fetchers)
@@ -143,6 +154,9 @@ func (u *Unfurler) fetchAll(ctx context.Context, log zerolog.Logger, ids []strin
 			is, err := u.issues.Issue(ctx, u.org, id)
 			if err != nil {
 				log.Warn().Err(err).Str("issue", id).Msg("issue left out of the unfurl")
+				mu.Lock()
+				failed[id] = err
+				mu.Unlock()
 				return
 			}
 			mu.Lock()
@@ -151,5 +165,36 @@ func (u *Unfurler) fetchAll(ctx context.Context, log zerolog.Logger, ids []strin
 		})
 	}
 	wg.Wait()
-	return out
+	return out, failed
+}
+
+// tellFailed tells the sharer which links got no card because Sentry could
+// not be reached or refused sentrybot. A link to an issue Sentry says does
+// not exist stays quiet, like any link that is not an issue's. Links still
+// in the composer have no channel to answer in.
+func (u *Unfurler) tellFailed(ctx context.Context, log zerolog.Logger, ev bot.LinkShared, failed map[string]error) {
+	if u.notice == nil || ev.InComposer() || ev.User == "" || len(failed) == 0 {
+		return
+	}
+	var ids []string
+	rateLimited := false
+	for id, err := range failed {
+		if errors.Is(err, sentry.ErrNotFound) || errors.Is(err, sentry.ErrGone) || errors.Is(err, context.Canceled) {
+			continue
+		}
+		rateLimited = rateLimited || errors.Is(err, sentry.ErrRateLimited)
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	sort.Strings(ids)
+	why := "Couldn't reach Sentry"
+	if rateLimited {
+		why = "Sentry is rate limiting sentrybot, so it couldn't fetch"
+	}
+	text := fmt.Sprintf("%s for issue %s, so the link was left without a card. Paste it again in a minute to try again.", why, strings.Join(ids, ", "))
+	if _, err := u.notice.PostEphemeralContext(ctx, ev.Channel, ev.User, slack.MsgOptionText(text, false)); err != nil {
+		log.Warn().Err(err).Msg("could not tell the sharer that the unfurl failed")
+	}
 }
