@@ -170,6 +170,10 @@ func fact(label, value string) string {
 	return "*" + label + "*\n" + value
 }
 
+// AssigneeName names an issue's assignee as its card does: a user, a team
+// as "#team", or "Unassigned".
+func AssigneeName(a *sentry.Assignee) string { return assignee(a) }
+
 // assignee names a user, a team as "#team", or nobody.
 func assignee(a *sentry.Assignee) string {
 	if a == nil {

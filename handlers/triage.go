@@ -193,7 +193,7 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 		t.record(ctx, log, subj, c, res, d, facts, "ok: already so, nothing sent", c.Detail)
 		t.memo.Put(t.org, issueID, current)
 		t.refreshCard(ctx, log, current, "", ref)
-		return say(fmt.Sprintf("%s is already %s.", current.ShortID, strings.ToLower(stateWords(current))))
+		return say(alreadyText(current, c))
 	}
 
 	// Sentry changes an archived issue's substatus only when its status
@@ -355,6 +355,17 @@ func alreadyDone(is *sentry.Issue, c Change) bool {
 		return is.AssignedTo == nil
 	}
 	return false
+}
+
+// alreadyText tells the user their change was already so.
+func alreadyText(is *sentry.Issue, c Change) string {
+	switch c.Action {
+	case authz.ActionAssign:
+		return fmt.Sprintf("%s is already assigned to %s.", is.ShortID, blocks.Escape(blocks.AssigneeName(is.AssignedTo)))
+	case authz.ActionUnassign:
+		return fmt.Sprintf("%s is already unassigned.", is.ShortID)
+	}
+	return fmt.Sprintf("%s is already %s.", is.ShortID, strings.ToLower(stateWords(is)))
 }
 
 func substatus(is *sentry.Issue) string {
