@@ -361,7 +361,7 @@ func alreadyDone(is *sentry.Issue, c Change) bool {
 func alreadyText(is *sentry.Issue, c Change) string {
 	switch c.Action {
 	case authz.ActionAssign:
-		return fmt.Sprintf("%s is already assigned to %s.", is.ShortID, blocks.Escape(blocks.AssigneeName(is.AssignedTo)))
+		return fmt.Sprintf("%s is already assigned to %s.", is.ShortID, blocks.AssigneeName(is.AssignedTo))
 	case authz.ActionUnassign:
 		return fmt.Sprintf("%s is already unassigned.", is.ShortID)
 	}
