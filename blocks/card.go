@@ -171,7 +171,7 @@ func fact(label, value string) string {
 }
 
 // AssigneeName names an issue's assignee as its card does: a user, a team
-// as "#team", or "Unassigned".
+// as "#team", or "Unassigned"; escaped for mrkdwn.
 func AssigneeName(a *sentry.Assignee) string { return assignee(a) }
 
 // assignee names a user, a team as "#team", or nobody.
