@@ -215,7 +215,9 @@ func (c *Client) statusError(op string, resp *http.Response, body []byte) *Error
 		Op:         op,
 		StatusCode: resp.StatusCode,
 		Kind:       kindForStatus(resp.StatusCode),
-		Detail:     c.redact(errorDetail(body)),
+		// Redacted before it is cut short: a token echoed across the cut
+		// would otherwise survive in part.
+		Detail: errorDetail([]byte(c.redact(string(body)))),
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		e.Detail = "unexpected redirect"
