@@ -72,10 +72,24 @@ func (r *SlackReplier) post(ctx context.Context, responseURL string, msg *slack.
 		return fmt.Errorf("response_url %q is not a Slack hook", redactURL(responseURL))
 	}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, r.client, msg); err != nil {
-		return fmt.Errorf("posting to response_url: %w", err)
+		return hookError{url: responseURL, err: err}
 	}
 	return nil
 }
+
+// hookError is a failed post to a response_url. Transport errors quote the
+// URL, whose path is a credential, so the message shows only its host; the
+// cause stays reachable for errors.Is.
+type hookError struct {
+	url string
+	err error
+}
+
+func (e hookError) Error() string {
+	return "posting to response_url: " + strings.ReplaceAll(e.err.Error(), e.url, redactURL(e.url))
+}
+
+func (e hookError) Unwrap() error { return e.err }
 
 func (r *SlackReplier) allowed(u *url.URL) bool {
 	if u.Scheme != "https" && u.Scheme != "http" {
