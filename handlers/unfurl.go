@@ -43,6 +43,10 @@ type CardRecorder interface {
 	RecordCard(ctx context.Context, c store.Card) error
 }
 
+// maxIssuesPerMessage bounds the issues one message unfurls, and so the
+// Sentry calls one message can cost.
+const maxIssuesPerMessage = 10
+
 // Unfurler turns Sentry issue links in a message into issue cards.
 type Unfurler struct {
 	cards  CardRecorder    // may be nil
@@ -91,6 +95,11 @@ func (u *Unfurler) HandleLinkShared(ctx context.Context, ev bot.LinkShared) erro
 	}
 	if len(order) == 0 {
 		return nil
+	}
+	if len(order) > maxIssuesPerMessage {
+		// One message must not spend the organization's rate limit.
+		log.Warn().Int("issues", len(order)).Int("unfurled", maxIssuesPerMessage).Msg("message names too many issues; only the first ones unfurl")
+		order = order[:maxIssuesPerMessage]
 	}
 
 	cards, failed := u.fetchAll(ctx, log, order)
