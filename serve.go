@@ -110,6 +110,14 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		slack.OptionRetry(3),
 	)
 
+	// Only the workspace the bot token belongs to is served: a user of
+	// another one (Slack Connect, an Enterprise Grid sibling) acts on
+	// nothing, even with a Sentry member's email.
+	team, err := servedWorkspace(ctx, api, log)
+	if err != nil {
+		return nil, err
+	}
+
 	db, err := store.Open(ctx, cfg.Store.Path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
@@ -119,7 +127,7 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	issues := issuecache.New(sc, issuecache.Options{})
 	matcher := links.NewMatcher(org, cfg.Sentry.LinkHosts)
 	auth := countedAuthorizer{authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
-		authz.Options{Org: org, Admins: cfg.Auth.Admins}), m}
+		authz.Options{Org: org, TeamID: team, Admins: cfg.Auth.Admins}), m}
 	replier := handlers.NewSlackReplier(api, httpClient, responseHosts(cfg.Slack.APIURL))
 	router := alerts.New(db, issues, api, log.With().Str("component", "alerts").Logger(), alerts.Options{
 		Org: org, RuleChannels: cfg.Alerts.RuleChannels, DefaultChannel: cfg.Alerts.DefaultChannel})
@@ -173,6 +181,46 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		})
 	}
 	return a, nil
+}
+
+// servedWorkspace asks Slack which workspace the bot token belongs to
+// (auth.test). A refused token stops the start; Slack out of reach is tried
+// a few times, so a blip does not take the process down.
+func servedWorkspace(ctx context.Context, api *slack.Client, log zerolog.Logger) (string, error) {
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			wait := time.Duration(1<<attempt) * 500 * time.Millisecond
+			log.Warn().Err(err).Dur("retry_in", wait).Msg("couldn't ask Slack which workspace this is (auth.test)")
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		var r *slack.AuthTestResponse
+		r, err = api.AuthTestContext(ctx)
+		var se slack.SlackErrorResponse
+		switch {
+		case err == nil && r.TeamID != "":
+			return r.TeamID, nil
+		case err == nil:
+			err = errors.New("auth.test named no team")
+		case errors.As(err, &se) || isSlackCode(err):
+			return "", usageError(fmt.Errorf("slack.bot_token was refused by auth.test (%v); check the Bot User OAuth Token", err))
+		}
+	}
+	return "", fmt.Errorf("asking Slack which workspace this is (auth.test): %w", err)
+}
+
+// isSlackCode reports whether err is an error code Slack answered with
+// (slack-go returns those as plain errors, like "invalid_auth").
+func isSlackCode(err error) bool {
+	switch err.Error() {
+	case "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type":
+		return true
+	}
+	return false
 }
 
 // sentryMembers lets the authorization module ask Sentry about a member.
