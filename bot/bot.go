@@ -1,7 +1,9 @@
 // Package bot owns the Socket Mode connection to Slack: it opens the socket,
-// acknowledges every envelope as soon as it arrives, recognises redeliveries,
-// and runs the work on a bounded pool of workers, each unit with its own
-// deadline. Handlers never see an envelope: they get decoded values.
+// records each envelope that carries work before acknowledging it, recognises
+// redeliveries, and runs the work on a bounded pool of workers, each unit
+// with its own deadline. Work that a killed process left unfinished is run
+// again when the next one starts. Handlers never see an envelope: they get
+// decoded values.
 package bot
 
 import (
@@ -14,6 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
+
+	"sentrybot/store"
 )
 
 // LinkShared is a link_shared event, decoded from the raw inner event because
@@ -79,10 +83,25 @@ type Handlers struct {
 	Suggestions SuggestionHandler
 }
 
-// SeenStore remembers which units of work were taken, so that an envelope
-// Slack delivers again is processed once.
-type SeenStore interface {
-	MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error)
+// Inbox records envelopes that carry work before they are acknowledged and
+// keeps them until their work is done, so that a redelivery is recognised
+// and work survives a process killed halfway. *store.DB implements it.
+type Inbox interface {
+	// AdmitEnvelope records an envelope: true when it is new, false when
+	// its key or its envelope id was admitted before and is still pending or
+	// done less than ttl ago. Its row counts as the first attempt.
+	AdmitEnvelope(ctx context.Context, key, envelopeID, kind string, envelope []byte, ttl time.Duration) (bool, error)
+	// FinishEnvelope marks the work of key done, whatever its outcome.
+	FinishEnvelope(ctx context.Context, key string) error
+	// RetryEnvelope counts one more attempt at the pending work of key.
+	RetryEnvelope(ctx context.Context, key string) error
+	// PendingEnvelopes returns the work not done, oldest first.
+	PendingEnvelopes(ctx context.Context) ([]store.PendingEnvelope, error)
+	// PurgeEnvelopes deletes done envelopes older than their ttl.
+	PurgeEnvelopes(ctx context.Context) (int64, error)
+	// PurgeExpired deletes expired seen keys. The webhook intake keeps its
+	// replay guard there and nothing else purges it, so the bot's purge
+	// loop does.
 	PurgeExpired(ctx context.Context) (int64, error)
 }
 
@@ -100,7 +119,8 @@ type Config struct {
 	SuggestTimeout  time.Duration // deadline of a block_suggestion answer; default 2s
 	DrainTimeout    time.Duration // how long shutdown waits for in-flight work; default 10s
 	SeenTTL         time.Duration // how long a handled envelope is remembered; default 24h
-	PurgeInterval   time.Duration // how often expired seen-keys are deleted; default 10m
+	PurgeInterval   time.Duration // how often expired envelopes and seen keys are deleted; default 10m
+	MaxAttempts     int           // runs of one unit, across restarts, before it is given up; default 3
 	ReadTimeout     time.Duration // no message or ping for this long means the socket is dead; default 75s
 	BackoffBase     time.Duration // first reconnect delay after a short-lived connection; default 500ms
 	BackoffMax      time.Duration // longest reconnect delay; default 1m
@@ -125,6 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LinkDisabledMax <= 0 {
 		c.LinkDisabledMax = 3
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
 	}
 	def(&c.UnitTimeout, 30*time.Second)
 	def(&c.SuggestTimeout, 2*time.Second)
@@ -153,7 +176,7 @@ func (e *FatalAuthError) Error() string {
 // Bot is a Socket Mode client that dispatches work to handlers.
 type Bot struct {
 	opener   SocketOpener
-	seen     SeenStore
+	inbox    Inbox
 	handlers Handlers
 	log      zerolog.Logger
 	cfg      Config
@@ -171,21 +194,23 @@ type counters struct {
 	envelopes  atomic.Int64
 	duplicates atomic.Int64
 	panics     atomic.Int64
+	replayed   atomic.Int64
 }
 
 // Stats is a snapshot of the bot's counters.
 type Stats struct {
-	Envelopes  int64 // envelopes received and acknowledged
+	Envelopes  int64 // envelopes received
 	Duplicates int64 // redeliveries recognised and skipped
 	Panics     int64 // handler panics recovered
+	Replayed   int64 // units an earlier process left unfinished, queued again at start
 }
 
 // New builds a Bot. It makes no network call.
-func New(opener SocketOpener, seen SeenStore, h Handlers, log zerolog.Logger, cfg Config) *Bot {
+func New(opener SocketOpener, inbox Inbox, h Handlers, log zerolog.Logger, cfg Config) *Bot {
 	cfg = cfg.withDefaults()
 	return &Bot{
 		opener:     opener,
-		seen:       seen,
+		inbox:      inbox,
 		handlers:   h,
 		log:        log,
 		cfg:        cfg,
@@ -203,35 +228,40 @@ func (b *Bot) Stats() Stats {
 		Envelopes:  b.stats.envelopes.Load(),
 		Duplicates: b.stats.duplicates.Load(),
 		Panics:     b.stats.panics.Load(),
+		Replayed:   b.stats.replayed.Load(),
 	}
 }
 
-// Run connects to Slack and serves until ctx is cancelled. Then it stops
+// Run first queues the work an earlier process recorded but did not finish,
+// then connects to Slack and serves until ctx is cancelled. Then it stops
 // taking work, lets in-flight work finish for up to DrainTimeout, and returns
-// nil. It returns early with an error only when reconnecting cannot help.
+// nil; work the drain cut short stays recorded for the next start. It
+// returns early with an error only when reconnecting cannot help.
 func (b *Bot) Run(ctx context.Context) error {
 	// Work outlives ctx by the drain period, so it gets its own context.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	p := newPool(workCtx, b.cfg.Workers, b.cfg.Queue, b.execute)
 
-	// The purge loop ends with the connection, whether ctx ended or Slack
-	// refused us for good.
-	purgeCtx, stopPurge := context.WithCancel(ctx)
+	// The replay and purge loops end with the connection, whether ctx ended
+	// or Slack refused us for good.
+	intakeCtx, stopIntake := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { b.purgeLoop(purgeCtx) })
+	pending := b.pending(intakeCtx)
+	wg.Go(func() { b.replay(intakeCtx, p, pending) })
+	wg.Go(func() { b.purgeLoop(intakeCtx) })
 
 	err := b.connectLoop(ctx, p)
-	stopPurge()
+	stopIntake()
+	wg.Wait() // the replay loop must be done submitting before the queue closes
 
 	p.close()
 	drained := p.wait(b.cfg.DrainTimeout)
 	if !drained {
-		b.log.Warn().Dur("waited", b.cfg.DrainTimeout).Msg("shutdown: in-flight work did not finish in time; cancelling it")
+		b.log.Warn().Dur("waited", b.cfg.DrainTimeout).Msg("shutdown: in-flight work did not finish in time; cancelling it, it stays recorded for the next start")
 		cancelWork()
 		p.wait(time.Second)
 	}
-	wg.Wait()
 	b.background.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -247,11 +277,19 @@ func (b *Bot) purgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := b.seen.PurgeExpired(ctx)
-			if err != nil && ctx.Err() == nil {
-				b.log.Warn().Err(err).Msg("purging expired envelope ids")
-			} else if n > 0 {
-				b.log.Debug().Int64("purged", n).Msg("expired envelope ids purged")
+			for _, purge := range []struct {
+				what string
+				fn   func(context.Context) (int64, error)
+			}{
+				{"envelopes", b.inbox.PurgeEnvelopes},
+				{"seen keys", b.inbox.PurgeExpired},
+			} {
+				n, err := purge.fn(ctx)
+				if err != nil && ctx.Err() == nil {
+					b.log.Warn().Err(err).Msg("purging expired " + purge.what)
+				} else if n > 0 {
+					b.log.Debug().Int64("purged", n).Msg("expired " + purge.what + " purged")
+				}
 			}
 		}
 	}

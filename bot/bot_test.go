@@ -44,21 +44,48 @@ func newHarness(t *testing.T, h Handlers, cfg Config) *harness {
 
 func newHarnessWith(t *testing.T, fake *slackfake.Server, token string, h Handlers, cfg Config) *harness {
 	t.Helper()
+	db := mustOpenDB(t)
+	return startHarness(t, fake, token, db, db, h, cfg)
+}
+
+func mustOpenDB(t *testing.T) *store.DB {
+	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "bot.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// startHarness runs a Bot whose inbox is inbox, over the store db.
+func startHarness(t *testing.T, fake *slackfake.Server, token string, db *store.DB, inbox Inbox, h Handlers, cfg Config) *harness {
+	t.Helper()
 	api := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()), slack.OptionAppLevelToken(token))
 	if cfg.BackoffBase == 0 {
 		cfg.BackoffBase = 20 * time.Millisecond
 	}
-	b := New(api, db, h, zerolog.New(zerolog.NewTestWriter(t)), cfg)
+	b := New(api, inbox, h, zerolog.New(zerolog.NewTestWriter(t)), cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	hs := &harness{t: t, slack: fake, bot: b, db: db, done: make(chan error, 1), stop: cancel}
 	go func() { hs.done <- b.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-hs.done })
 	return hs
+}
+
+// shutdown stops the bot and waits for Run to return.
+func (h *harness) shutdown() {
+	h.t.Helper()
+	h.stop()
+	select {
+	case err := <-h.done:
+		h.done <- err // for the cleanup
+		if err != nil {
+			h.t.Fatalf("Run = %v, want nil on shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("Run did not return")
+	}
 }
 
 func (h *harness) ctx() context.Context {
@@ -322,6 +349,9 @@ func TestShutdownDrainsInFlightWork(t *testing.T) {
 	if !finishedCleanly.Load() {
 		t.Fatal("in-flight work was cancelled instead of drained")
 	}
+	if keys := pendingKeys(t, h.db); len(keys) != 0 {
+		t.Fatalf("pending after a full drain = %v, want none", keys)
+	}
 }
 
 func TestShutdownCapsDrain(t *testing.T) {
@@ -447,6 +477,9 @@ func TestActionDecodedAndRedeliveryHandledOnce(t *testing.T) {
 	case a = <-got:
 		t.Fatalf("an extra action ran: %s", a.ActionCallback.BlockActions[0].ActionTs)
 	case <-time.After(100 * time.Millisecond):
+	}
+	if d := h.bot.Stats().Duplicates; d != 1 {
+		t.Fatalf("duplicates = %d, want 1", d)
 	}
 }
 

@@ -197,8 +197,8 @@ func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 			return end
 		}
 		arrived := time.Now()
-		var req socketmode.Request
-		if err := json.Unmarshal(msg, &req); err != nil {
+		req, err := parseEnvelope(msg)
+		if err != nil {
 			b.log.Warn().Err(err).Int("bytes", len(msg)).Msg("undecodable Socket Mode message; ignored")
 			continue
 		}
@@ -212,7 +212,7 @@ func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 			end.err = errors.New("slack asked to disconnect: " + req.Reason)
 			return end
 		default:
-			b.dispatch(ctx, s, p, &req, arrived)
+			b.dispatch(ctx, s, p, &req, msg, arrived)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 )
@@ -35,15 +36,21 @@ type linkSharedEvent struct {
 	} `json:"links"`
 }
 
-// dispatch acknowledges one envelope and hands its work to the pool. It runs
-// on the socket's read loop, so it never waits on Slack or Sentry, except to
-// queue work when every worker is busy.
-func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.Request, arrived time.Time) {
+// dispatch records one envelope, acknowledges it and hands its work to the
+// pool. It runs on the socket's read loop, so it never waits on Slack or
+// Sentry; it waits on one write to the store, and to queue work when every
+// worker is busy.
+func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.Request, raw []byte, arrived time.Time) {
 	b.stats.envelopes.Add(1)
 	log := b.log.With().Str("envelope_id", req.EnvelopeID).Str("type", req.Type).Int("retry_attempt", req.RetryAttempt).Logger()
+	if req.EnvelopeID == "" {
+		log.Warn().Msg("envelope without an envelope_id; ignored")
+		return
+	}
 
 	if req.Type == socketmode.RequestTypeInteractive && b.handlers.Suggestions != nil && isSuggestion(req.Payload) {
-		// Its answer travels in the ack, so the ack waits for it.
+		// Its answer travels in the ack, so the ack waits for it. Nothing
+		// is recorded: an answer that comes too late is of no use.
 		select {
 		case b.suggesting <- struct{}{}:
 			b.background.Go(func() {
@@ -58,24 +65,50 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 		}
 		return
 	}
-	if err := s.ack(req.EnvelopeID, nil); err != nil {
-		// Slack will deliver it again; the redelivery key keeps it single.
-		log.Warn().Err(err).Msg("could not acknowledge envelope")
-	} else if b.cfg.Observe != nil {
-		b.cfg.Observe(req.Type, time.Since(arrived))
-	}
 
-	u, err := b.decode(req)
+	w, err := decodeEnvelope(req)
 	if err != nil {
 		log.Warn().Err(err).Msg("envelope not handled")
+		b.ack(s, req, arrived, log)
 		return
 	}
+	u := b.unitOf(w)
 	if u.run == nil {
 		log.Debug().Msg("no handler for envelope; acknowledged only")
+		b.ack(s, req, arrived, log)
+		return
+	}
+	log = log.With().Str("key", u.key).Logger()
+
+	first, err := b.inbox.AdmitEnvelope(ctx, u.key, req.EnvelopeID, u.kind, raw, b.cfg.SeenTTL)
+	if err != nil {
+		ev := log.Error()
+		if ctx.Err() != nil {
+			ev = log.Info() // the socket is closing anyway
+		}
+		ev.Err(err).Msg("could not record envelope; not acknowledged, so Slack will deliver it again")
+		return
+	}
+	// From here on the work is recorded: whatever becomes of the ack or of
+	// this process, it runs once, now or after a restart.
+	b.ack(s, req, arrived, log)
+	if !first {
+		b.stats.duplicates.Add(1)
+		log.Info().Msg("redelivered envelope already handled; skipped")
 		return
 	}
 	if !p.submit(ctx, u) {
-		log.Warn().Msg("shutting down: envelope acknowledged but not processed")
+		log.Warn().Msg("shutting down: envelope recorded, its work is left for the next start")
+	}
+}
+
+// ack acknowledges an envelope with no payload. A failed ack is only logged:
+// Slack delivers the envelope again, and the inbox recognises it.
+func (b *Bot) ack(s *socket, req *socketmode.Request, arrived time.Time, log zerolog.Logger) {
+	if err := s.ack(req.EnvelopeID, nil); err != nil {
+		log.Warn().Err(err).Msg("could not acknowledge envelope")
+	} else if b.cfg.Observe != nil {
+		b.cfg.Observe(req.Type, time.Since(arrived))
 	}
 }
 
@@ -86,30 +119,53 @@ func isSuggestion(payload json.RawMessage) bool {
 	return json.Unmarshal(payload, &t) == nil && t.Type == string(slack.InteractionTypeBlockSuggestion)
 }
 
-// decode turns an envelope into a unit of work. A unit with a nil run means
-// nothing is to be done.
-func (b *Bot) decode(req *socketmode.Request) (unit, error) {
+// Kinds of work an envelope can carry.
+const (
+	kindLinkShared = "link_shared"
+	kindCommand    = "command"
+	kindAction     = "action"
+)
+
+// work is what an envelope asks for, decoded. An empty kind means nothing is
+// to be done.
+type work struct {
+	kind   string
+	key    string // redelivery key; set whenever kind is
+	link   LinkShared
+	cmd    slack.SlashCommand
+	action Action
+}
+
+// parseEnvelope reads one Socket Mode message. The read loop and the replay
+// of recorded envelopes both go through it and decodeEnvelope, so a replayed
+// envelope is the same work under the same key.
+func parseEnvelope(raw []byte) (socketmode.Request, error) {
+	var req socketmode.Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return socketmode.Request{}, fmt.Errorf("decoding Socket Mode message: %w", err)
+	}
+	return req, nil
+}
+
+// decodeEnvelope says what work an envelope carries. It depends on nothing
+// but the envelope.
+func decodeEnvelope(req *socketmode.Request) (work, error) {
 	switch req.Type {
 	case socketmode.RequestTypeEventsAPI:
-		return b.decodeEvent(req)
+		return decodeEvent(req)
 	case socketmode.RequestTypeSlashCommands:
 		var cmd slack.SlashCommand
 		if err := json.Unmarshal(req.Payload, &cmd); err != nil {
-			return unit{}, fmt.Errorf("decoding slash command: %w", err)
+			return work{}, fmt.Errorf("decoding slash command: %w", err)
 		}
-		if b.handlers.Commands == nil {
-			return unit{}, nil
-		}
-		return unit{kind: "command", key: "envelope:" + req.EnvelopeID, run: func(ctx context.Context) error {
-			return b.handlers.Commands.HandleCommand(ctx, cmd)
-		}}, nil
+		return work{kind: kindCommand, key: envelopeKey(req.EnvelopeID), cmd: cmd}, nil
 	case socketmode.RequestTypeInteractive:
 		var cb slack.InteractionCallback
 		if err := json.Unmarshal(req.Payload, &cb); err != nil {
-			return unit{}, fmt.Errorf("decoding interaction: %w", err)
+			return work{}, fmt.Errorf("decoding interaction: %w", err)
 		}
-		if cb.Type != slack.InteractionTypeBlockActions || b.handlers.Actions == nil {
-			return unit{}, nil
+		if cb.Type != slack.InteractionTypeBlockActions {
+			return work{}, nil
 		}
 		var extra struct {
 			Container struct {
@@ -120,53 +176,54 @@ func (b *Bot) decode(req *socketmode.Request) (unit, error) {
 			} `json:"app_unfurl"`
 		}
 		if err := json.Unmarshal(req.Payload, &extra); err != nil {
-			return unit{}, fmt.Errorf("decoding interaction: %w", err)
+			return work{}, fmt.Errorf("decoding interaction: %w", err)
 		}
 		a := Action{InteractionCallback: cb, AppUnfurlURL: extra.Container.AppUnfurlURL}
 		if a.AppUnfurlURL == "" {
 			a.AppUnfurlURL = extra.AppUnfurl.AppUnfurlURL
 		}
-		return unit{kind: "action", key: actionKey(req.EnvelopeID, &cb), run: func(ctx context.Context) error {
-			return b.handlers.Actions.HandleAction(ctx, a)
-		}}, nil
+		return work{kind: kindAction, key: actionKey(req.EnvelopeID, &cb), action: a}, nil
 	default:
-		return unit{}, fmt.Errorf("unknown envelope type %q", req.Type)
+		return work{}, fmt.Errorf("unknown envelope type %q", req.Type)
 	}
 }
 
+func envelopeKey(envelopeID string) string { return "envelope:" + envelopeID }
+
 // actionKey identifies one click: Slack stamps every action with action_ts,
-// and a redelivered envelope carries the same one.
+// and a redelivered envelope carries the same one. Without one, the envelope
+// id is all there is.
 func actionKey(envelopeID string, cb *slack.InteractionCallback) string {
 	if len(cb.ActionCallback.BlockActions) == 0 {
-		return "envelope:" + envelopeID
+		return envelopeKey(envelopeID)
 	}
 	a := cb.ActionCallback.BlockActions[0]
+	if a.ActionTs == "" {
+		return envelopeKey(envelopeID)
+	}
 	return "action:" + cb.Team.ID + ":" + cb.User.ID + ":" + a.ActionID + ":" + a.ActionTs
 }
 
-func (b *Bot) decodeEvent(req *socketmode.Request) (unit, error) {
+func decodeEvent(req *socketmode.Request) (work, error) {
 	var outer eventsAPIPayload
 	if err := json.Unmarshal(req.Payload, &outer); err != nil {
-		return unit{}, fmt.Errorf("decoding events_api payload: %w", err)
+		return work{}, fmt.Errorf("decoding events_api payload: %w", err)
 	}
 	var inner struct {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(outer.Event, &inner); err != nil {
-		return unit{}, fmt.Errorf("decoding inner event: %w", err)
+		return work{}, fmt.Errorf("decoding inner event: %w", err)
 	}
 	key := "event:" + outer.EventID
 	if outer.EventID == "" {
-		key = "envelope:" + req.EnvelopeID
+		key = envelopeKey(req.EnvelopeID)
 	}
 	switch inner.Type {
 	case "link_shared":
 		var ev linkSharedEvent
 		if err := json.Unmarshal(outer.Event, &ev); err != nil {
-			return unit{}, fmt.Errorf("decoding link_shared: %w", err)
-		}
-		if b.handlers.LinkShared == nil {
-			return unit{}, nil
+			return work{}, fmt.Errorf("decoding link_shared: %w", err)
 		}
 		ls := LinkShared{
 			TeamID: outer.TeamID, EventID: outer.EventID, Channel: ev.Channel, User: ev.User,
@@ -176,12 +233,31 @@ func (b *Bot) decodeEvent(req *socketmode.Request) (unit, error) {
 		for _, l := range ev.Links {
 			ls.URLs = append(ls.URLs, l.URL)
 		}
-		return unit{kind: "link_shared", key: key, run: func(ctx context.Context) error {
-			return b.handlers.LinkShared.HandleLinkShared(ctx, ls)
-		}}, nil
+		return work{kind: kindLinkShared, key: key, link: ls}, nil
 	default:
-		return unit{}, nil
+		return work{}, nil
 	}
+}
+
+// unitOf binds work to its handler. The unit's run is nil when there is
+// nothing to do or no handler for it.
+func (b *Bot) unitOf(w work) unit {
+	u := unit{kind: w.kind, key: w.key, attempt: 1}
+	switch w.kind {
+	case kindLinkShared:
+		if h := b.handlers.LinkShared; h != nil {
+			u.run = func(ctx context.Context) error { return h.HandleLinkShared(ctx, w.link) }
+		}
+	case kindCommand:
+		if h := b.handlers.Commands; h != nil {
+			u.run = func(ctx context.Context) error { return h.HandleCommand(ctx, w.cmd) }
+		}
+	case kindAction:
+		if h := b.handlers.Actions; h != nil {
+			u.run = func(ctx context.Context) error { return h.HandleAction(ctx, w.action) }
+		}
+	}
+	return u
 }
 
 // suggest answers a block_suggestion inside its ack, within SuggestTimeout.

@@ -15,9 +15,10 @@ var errPanic = errors.New("panic")
 
 // unit is one piece of work taken from an envelope.
 type unit struct {
-	kind string // "link_shared", "command", "action": for logs
-	key  string // redelivery key; empty = not deduplicated
-	run  func(ctx context.Context) error
+	kind    string // "link_shared", "command", "action": for logs
+	key     string // its record in the inbox
+	attempt int    // 1 for work straight off the socket, more when replayed
+	run     func(ctx context.Context) error
 }
 
 // pool runs units on a fixed number of workers fed by a bounded queue.

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PendingEnvelope is a Socket Mode envelope that was recorded and
+// acknowledged but whose work has not been finished.
+type PendingEnvelope struct {
+	Key        string    // the unit of work, e.g. "event:Ev0LINK0001"
+	EnvelopeID string    // Slack's envelope_id
+	Kind       string    // what the work is, for logs: "link_shared", "command", "action"
+	Envelope   []byte    // the raw Socket Mode message, as it arrived
+	Attempts   int       // how many times the work was handed to a worker
+	ArrivedAt  time.Time // when it was admitted, UTC
+}
+
+// AdmitEnvelope records an envelope before it is acknowledged. It returns
+// true when the envelope is new; false when an envelope with the same key or
+// the same envelope id was admitted before and is still pending, or is done
+// and not yet ttl old: a redelivery. A row admitted counts as one attempt.
+//
+// It is one statement on the open pool, so of any number of concurrent
+// callers with the same key exactly one gets true, and the caller pays for
+// one write and nothing else before its ack.
+func (db *DB) AdmitEnvelope(ctx context.Context, key, envelopeID, kind string, envelope []byte, ttl time.Duration) (bool, error) {
+	switch {
+	case key == "":
+		return false, errors.New("store: admit envelope: empty key")
+	case envelopeID == "":
+		return false, fmt.Errorf("store: admit envelope %s: empty envelope id", key)
+	case len(envelope) == 0:
+		return false, fmt.Errorf("store: admit envelope %s: empty envelope", key)
+	case ttl < time.Millisecond:
+		// Expiries are whole milliseconds; a shorter ttl would round to a
+		// row already expired.
+		return false, fmt.Errorf("store: admit envelope %s: ttl %v is under 1ms", key, ttl)
+	}
+	now := db.Now()
+	// The write lock is taken before the NOT EXISTS test runs, so the test
+	// and the insert are one step. A live row with either the key or the
+	// envelope id makes the SELECT empty and nothing is written; REPLACE
+	// only ever removes expired rows that share the key or the id.
+	res, err := db.db.ExecContext(ctx,
+		`INSERT OR REPLACE INTO envelope_inbox (key, envelope_id, kind, envelope, attempts, arrived_at, expires_at)
+		 SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6
+		 WHERE NOT EXISTS (
+			SELECT 1 FROM envelope_inbox
+			WHERE (key = ?1 OR envelope_id = ?2) AND (done_at IS NULL OR expires_at > ?5))`,
+		key, envelopeID, kind, envelope, now.UnixMilli(), now.Add(ttl).UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("store: admit envelope %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: admit envelope %s: rows affected: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// FinishEnvelope marks the work of key done, whatever its outcome, and drops
+// the raw envelope: it carries response_urls and what users typed, which
+// need not outlive the work. The row stays, so redeliveries are still
+// recognised, until PurgeEnvelopes removes it. Finishing an unknown or an
+// already finished key does nothing.
+func (db *DB) FinishEnvelope(ctx context.Context, key string) error {
+	if _, err := db.db.ExecContext(ctx,
+		`UPDATE envelope_inbox SET done_at = ?, envelope = NULL WHERE key = ? AND done_at IS NULL`,
+		db.Now().UnixMilli(), key); err != nil {
+		return fmt.Errorf("store: finish envelope %s: %w", key, err)
+	}
+	return nil
+}
+
+// RetryEnvelope counts one more attempt at the pending work of key. It
+// returns an error wrapping ErrNotFound when key is not pending.
+func (db *DB) RetryEnvelope(ctx context.Context, key string) error {
+	res, err := db.db.ExecContext(ctx,
+		`UPDATE envelope_inbox SET attempts = attempts + 1 WHERE key = ? AND done_at IS NULL`, key)
+	if err != nil {
+		return fmt.Errorf("store: retry envelope %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: retry envelope %s: rows affected: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: retry envelope %s: %w", key, ErrNotFound)
+	}
+	return nil
+}
+
+// PendingEnvelopes returns the envelopes whose work is not done, oldest
+// arrival first.
+func (db *DB) PendingEnvelopes(ctx context.Context) ([]PendingEnvelope, error) {
+	rows, err := db.db.QueryContext(ctx,
+		`SELECT key, envelope_id, kind, envelope, attempts, arrived_at
+		 FROM envelope_inbox WHERE done_at IS NULL ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending envelopes: %w", err)
+	}
+	defer rows.Close()
+	var list []PendingEnvelope
+	for rows.Next() {
+		var p PendingEnvelope
+		var arrived int64
+		if err := rows.Scan(&p.Key, &p.EnvelopeID, &p.Kind, &p.Envelope, &p.Attempts, &arrived); err != nil {
+			return nil, fmt.Errorf("store: pending envelopes: %w", err)
+		}
+		p.ArrivedAt = time.UnixMilli(arrived).UTC()
+		list = append(list, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pending envelopes: %w", err)
+	}
+	return list, nil
+}
+
+// PurgeEnvelopes deletes done envelopes whose ttl has passed and returns how
+// many it deleted. Pending envelopes are never deleted.
+func (db *DB) PurgeEnvelopes(ctx context.Context) (int64, error) {
+	res, err := db.db.ExecContext(ctx,
+		`DELETE FROM envelope_inbox WHERE done_at IS NOT NULL AND expires_at <= ?`, db.Now().UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("store: purge envelopes: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: purge envelopes: rows affected: %w", err)
+	}
+	return n, nil
+}
