@@ -161,6 +161,7 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	}
 	botCfg := o.bot
 	botCfg.Observe = m.observeEnvelope
+	botCfg.TeamID = team
 	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), botCfg)
 
 	a := &app{log: log, db: db, slack: api, bot: b, alerts: router}

@@ -126,6 +126,9 @@ type Config struct {
 	BackoffMax      time.Duration // longest reconnect delay; default 1m
 	HealthyAfter    time.Duration // a connection that lived this long resets the backoff; default 30s
 	LinkDisabledMax int           // consecutive link_disabled answers before giving up; default 3
+	// TeamID, when set, is the one workspace served: a link_shared event
+	// from any other is acknowledged and dropped before it is recorded.
+	TeamID string
 	// Observe, when set, is told of every envelope: its type and how long
 	// it took from arriving on the socket to its ack being written.
 	Observe func(kind string, ack time.Duration)

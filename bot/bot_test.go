@@ -504,3 +504,23 @@ func TestObserveAckLatency(t *testing.T) {
 	}
 	rec.next(t)
 }
+
+func TestOtherWorkspaceIsAckedAndDropped(t *testing.T) {
+	rec := newLinkRecorder()
+	h := newHarness(t, Handlers{LinkShared: rec}, Config{TeamID: "T0001"})
+	h.connected(1)
+
+	foreign := slackfake.LinkShared{
+		TeamID: "T0EVIL", Channel: "C1", User: "U0MALLORY", MessageTS: "1.1", Source: "conversations_history",
+		EventID: "EvForeign", URLs: []string{"https://acme.sentry.io/issues/1/"},
+	}
+	id, env := slackfake.LinkSharedEnvelope(foreign)
+	h.send(id, env) // acked: Slack must not redeliver it
+	own := foreign
+	own.TeamID, own.EventID = "T0001", "EvOwn"
+	id, env = slackfake.LinkSharedEnvelope(own)
+	h.send(id, env)
+	if ev := rec.next(t); ev.EventID != "EvOwn" {
+		t.Errorf("handled %s (team %s) first, want only EvOwn", ev.EventID, ev.TeamID)
+	}
+}

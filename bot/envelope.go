@@ -72,6 +72,14 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 		b.ack(s, req, arrived, log)
 		return
 	}
+	// A shared link of another workspace is nobody's to answer: it is
+	// dropped here. Commands and clicks reach the handlers, whose
+	// authorization refuses them with a reply.
+	if team := w.team(); b.cfg.TeamID != "" && w.kind == kindLinkShared && team != b.cfg.TeamID {
+		log.Warn().Str("team", team).Msg("envelope from a workspace sentrybot doesn't serve; acknowledged and ignored")
+		b.ack(s, req, arrived, log)
+		return
+	}
 	u := b.unitOf(w)
 	if u.run == nil {
 		log.Debug().Msg("no handler for envelope; acknowledged only")
@@ -186,6 +194,19 @@ func decodeEnvelope(req *socketmode.Request) (work, error) {
 	default:
 		return work{}, fmt.Errorf("unknown envelope type %q", req.Type)
 	}
+}
+
+// team is the Slack workspace the work comes from.
+func (w work) team() string {
+	switch w.kind {
+	case kindLinkShared:
+		return w.link.TeamID
+	case kindCommand:
+		return w.cmd.TeamID
+	case kindAction:
+		return w.action.Team.ID
+	}
+	return ""
 }
 
 func envelopeKey(envelopeID string) string { return "envelope:" + envelopeID }
