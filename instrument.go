@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -25,6 +26,10 @@ type instruments struct {
 
 func newInstruments() *instruments {
 	reg := metrics.NewRegistry()
+	// Named as Prometheus' Go collector names it, so dashboards find it.
+	reg.GaugeFunc("go_goroutines", "Number of goroutines that currently exist.", func() float64 {
+		return float64(runtime.NumGoroutine())
+	})
 	return &instruments{
 		reg:       reg,
 		envelopes: reg.Counter("sentrybot_envelopes_total", "Socket Mode envelopes received and acknowledged, by type.", "type"),

@@ -44,7 +44,25 @@ type Options struct {
 	AppToken     string        // bearer accepted by apps.connections.open (xapp-...)
 	BotToken     string        // bearer accepted by every other method (xoxb-...)
 	PingInterval time.Duration // how often each socket gets a WebSocket PING; default 10s
+	// WriteTimeout bounds one write to a socket (an envelope, a ping); a
+	// write that times out breaks the socket. Default 5s. Load drivers that
+	// push a client harder than it reads raise it, so that Send waits.
+	WriteTimeout time.Duration
 	Logger       zerolog.Logger
+
+	// OnAck, when set, is called with every valid ack as it is read, on the
+	// socket's read goroutine and without the fake's lock held; it should be
+	// quick. Load drivers use it instead of polling WaitAck.
+	OnAck func(Ack)
+	// OnCall, when set, is called with every call the fake answers (Web API
+	// and response_url), before the answer is written and without the fake's
+	// lock held; it should be quick.
+	OnCall func(Call)
+	// DiscardRecords keeps no history of calls and acks, so memory stays flat
+	// over a long run: Calls, Acks and MethodsCalled then report nothing and
+	// WaitCalls and WaitAck wait in vain. OnCall and OnAck still see
+	// everything.
+	DiscardRecords bool
 }
 
 // Call is one request the fake received on the Web API or a response_url.
@@ -114,7 +132,11 @@ func (c Call) Blocks() (slack.Blocks, error) {
 type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // nil when the ack carried no payload
-	At         time.Time
+	At         time.Time       // when the fake read the ack
+	// Sent is when Send began writing the acknowledged envelope to the
+	// socket, so At.Sub(Sent) is the ack latency the client showed. Zero if
+	// the envelope was noted but its write never began.
+	Sent time.Time
 }
 
 // Server is the fake. Create it with New and stop it with Close.
@@ -136,7 +158,7 @@ type Server struct {
 	live         []*socket // sockets that got hello, oldest first
 	linkDisabled bool
 	pingsPaused  bool
-	sent         map[string]bool // envelope ids delivered by Send
+	sent         map[string]time.Time // envelope ids given to Send, and when their write began
 	acks         []Ack
 	protoErrs    []string
 	calls        []Call
@@ -161,6 +183,9 @@ func New(opts Options) *Server {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 10 * time.Second
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = defaultWriteTimeout
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("slackfake: listening on loopback: %v", err))
@@ -173,7 +198,7 @@ func New(opts Options) *Server {
 		changed:  make(chan struct{}),
 		tickets:  map[string]bool{},
 		sockets:  map[*socket]struct{}{},
-		sent:     map[string]bool{},
+		sent:     map[string]time.Time{},
 		users:    map[string]slack.User{},
 		failures: map[string]*failure{},
 		hooks:    map[string]bool{},
@@ -309,9 +334,14 @@ func (s *Server) takeFailure(method string) (failure, bool) {
 
 func (s *Server) record(c Call) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, c)
+	if !s.opts.DiscardRecords {
+		s.calls = append(s.calls, c)
+	}
 	s.notifyLocked()
+	s.mu.Unlock()
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(c)
+	}
 }
 
 // notifyLocked wakes every waiter so it re-checks its condition.

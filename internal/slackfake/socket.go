@@ -21,7 +21,9 @@ const maxAckSize = 20 * 1024
 // client to close it itself, as Slack keeps the old link up for a while.
 const disconnectGrace = time.Second
 
-const writeTimeout = 5 * time.Second
+// defaultWriteTimeout bounds one write to a socket unless
+// Options.WriteTimeout says otherwise.
+const defaultWriteTimeout = 5 * time.Second
 
 type socket struct {
 	ws      *websocket.Conn
@@ -30,12 +32,13 @@ type socket struct {
 	once    sync.Once
 	retired bool // guarded by Server.mu: no longer the target of Send
 	n       int  // 1-based order of hello, for logs
+	timeout time.Duration
 }
 
 func (c *socket) write(b []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
@@ -121,7 +124,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug().Err(err).Msg("slackfake: websocket upgrade failed")
 		return
 	}
-	c := &socket{ws: ws, done: make(chan struct{})}
+	c := &socket{ws: ws, done: make(chan struct{}), timeout: s.opts.WriteTimeout}
 
 	s.mu.Lock()
 	if s.closed {
@@ -199,7 +202,7 @@ func (s *Server) ping(c *socket) {
 			continue
 		}
 		// WriteControl may run concurrently with other writes.
-		if err := c.ws.WriteControl(websocket.PingMessage, []byte(strconv.Itoa(n)), time.Now().Add(writeTimeout)); err != nil {
+		if err := c.ws.WriteControl(websocket.PingMessage, []byte(strconv.Itoa(n)), time.Now().Add(c.timeout)); err != nil {
 			return
 		}
 	}
@@ -245,17 +248,24 @@ func (s *Server) handleClientMessage(typ int, data []byte) {
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if problem == "" && !s.sent[ack.EnvelopeID] {
-		problem = fmt.Sprintf("ack for envelope_id %q that was never sent", ack.EnvelopeID)
+	if problem == "" {
+		sent, ok := s.sent[ack.EnvelopeID]
+		if !ok {
+			problem = fmt.Sprintf("ack for envelope_id %q that was never sent", ack.EnvelopeID)
+		}
+		ack.Sent = sent
 	}
 	if problem != "" {
 		s.protoErrs = append(s.protoErrs, problem)
 		s.log.Warn().Str("problem", problem).Msg("slackfake: socket mode protocol error")
-	} else {
+	} else if !s.opts.DiscardRecords {
 		s.acks = append(s.acks, ack)
 	}
 	s.notifyLocked()
+	s.mu.Unlock()
+	if problem == "" && s.opts.OnAck != nil {
+		s.opts.OnAck(ack)
+	}
 }
 
 // currentLocked returns the newest socket that still takes envelopes.
@@ -271,12 +281,16 @@ func (s *Server) currentLocked() *socket {
 // Send delivers a raw envelope to the newest connected socket, waiting until
 // ctx ends for one to exist. Envelopes that parse as JSON are remembered: their
 // envelope_id becomes ackable, and a link_shared event's links become
-// unfurlable with chat.unfurl.
+// unfurlable with chat.unfurl. The moment the write begins is what Ack.Sent
+// reports for the envelope (the latest write, if it is sent again).
 func (s *Server) Send(ctx context.Context, envelope []byte) error {
-	s.noteEnvelope(envelope)
+	id := s.noteEnvelope(envelope)
 	var c *socket
 	if err := s.waitFor(ctx, func() bool {
 		c = s.currentLocked()
+		if c != nil && id != "" {
+			s.sent[id] = time.Now()
+		}
 		return c != nil
 	}); err != nil {
 		return fmt.Errorf("waiting for a socket to send to: %w", err)
@@ -287,7 +301,9 @@ func (s *Server) Send(ctx context.Context, envelope []byte) error {
 	return nil
 }
 
-func (s *Server) noteEnvelope(envelope []byte) {
+// noteEnvelope remembers what a client may answer to and returns the
+// envelope id, "" when the envelope does not parse.
+func (s *Server) noteEnvelope(envelope []byte) string {
 	var env struct {
 		EnvelopeID string `json:"envelope_id"`
 		Type       string `json:"type"`
@@ -305,16 +321,18 @@ func (s *Server) noteEnvelope(envelope []byte) {
 		} `json:"payload"`
 	}
 	if json.Unmarshal(envelope, &env) != nil {
-		return
+		return ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if env.EnvelopeID != "" {
-		s.sent[env.EnvelopeID] = true
+		if _, ok := s.sent[env.EnvelopeID]; !ok {
+			s.sent[env.EnvelopeID] = time.Time{}
+		}
 	}
 	ev := env.Payload.Event
 	if env.Type != "events_api" || ev.Type != "link_shared" {
-		return
+		return env.EnvelopeID
 	}
 	var urls []string
 	for _, l := range ev.Links {
@@ -328,6 +346,7 @@ func (s *Server) noteEnvelope(envelope []byte) {
 		k := unfurlKey(ev.UnfurlID, ev.Source)
 		s.links[k] = append(s.links[k], urls...)
 	}
+	return env.EnvelopeID
 }
 
 func msgKey(channel, ts string) string   { return "msg\x00" + channel + "\x00" + ts }
