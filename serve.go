@@ -22,6 +22,7 @@ import (
 	"sentrybot/handlers"
 	"sentrybot/issuecache"
 	"sentrybot/links"
+	"sentrybot/oauth"
 	"sentrybot/poller"
 	"sentrybot/sentry"
 	"sentrybot/store"
@@ -145,11 +146,21 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	// webhook, or the poller); the clicked card is redrawn at once, and its
 	// "… by @user" line is kept for those later redraws.
 	triage.KeepFooters(db)
+	logins, err := newLogins(cfg, db, sc, auth, api, httpClient, log.With().Str("component", "oauth").Logger())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var loginCmds handlers.LoginLinks
+	if logins != nil {
+		triage.ActAs(sentryAs{svc: logins, org: sc})
+		loginCmds = loginLinks{logins}
+	}
 	commands := handlers.NewCommands(handlers.CommandDeps{
 		Org: org, Links: matcher, Issues: issues, Search: sc, Sentry: sc, Directory: sc,
 		Identities: handlers.NewIdentities(org, api, sc, auth, db, nil),
 		IDs:        db, Triage: triage, Auth: auth, Roles: auth, Overrides: db, AuditLog: db,
-		Poster: api, Reply: replier, Subs: db, Cards: db, Log: log.With().Str("handler", "commands").Logger(),
+		Poster: api, Reply: replier, Subs: db, Cards: db, Logins: loginCmds, Log: log.With().Str("handler", "commands").Logger(),
 	})
 	unfurler := handlers.NewUnfurler(org, matcher, issues, countedUnfurls{api, m}, db, log.With().Str("handler", "unfurl").Logger())
 	unfurler.TellFailures(api)
@@ -177,11 +188,20 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 			Webhook: webhook.NewHandler([]byte(cfg.Sentry.WebhookSecret.Reveal()), router, db,
 				log.With().Str("component", "webhook").Logger(), webhook.Options{}),
 			Healthy: healthy(b.Connected, db.Writable),
+			Extra:   extraRoutes(logins),
 			Metrics: m.reg.Handler(),
 			Log:     log.With().Str("component", "http").Logger(),
 		})
 	}
 	return a, nil
+}
+
+// extraRoutes are the sign-in pages, when Sentry logins are configured.
+func extraRoutes(logins *oauth.Service) map[string]http.Handler {
+	if logins == nil {
+		return nil
+	}
+	return logins.Routes()
 }
 
 // servedWorkspace asks Slack which workspace the bot token belongs to

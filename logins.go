@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"sentrybot/authz"
+	"sentrybot/config"
+	"sentrybot/handlers"
+	"sentrybot/oauth"
+	"sentrybot/secrets"
+	"sentrybot/sentry"
+	"sentrybot/store"
+)
+
+// newLogins builds the per-user Sentry login service when a Sentry OAuth
+// application is configured, and nil otherwise.
+func newLogins(cfg *config.Config, db *store.DB, sc *sentry.Client, auth oauth.Linker, api *slack.Client, httpClient *http.Client, log zerolog.Logger) (*oauth.Service, error) {
+	if cfg.Sentry.OAuth.ClientID == "" {
+		return nil, nil
+	}
+	key, err := secretKey(cfg, db, log)
+	if err != nil {
+		return nil, err
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	return oauth.New(oauth.Config{
+		SentryURL:    cfg.Sentry.URL,
+		PublicURL:    cfg.HTTP.PublicURL,
+		ClientID:     cfg.Sentry.OAuth.ClientID,
+		ClientSecret: cfg.Sentry.OAuth.ClientSecret.Reveal(),
+		Org:          cfg.Sentry.Org,
+		HTTPClient:   httpClient,
+	}, db, box, sc, auth, slackNotifier{api}, log)
+}
+
+// secretKey is SENTRYBOT_SECRET_KEY, or the key file beside the database,
+// generated (mode 0600) the first time.
+func secretKey(cfg *config.Config, db *store.DB, log zerolog.Logger) ([32]byte, error) {
+	if cfg.SecretKey != "" {
+		return config.DecodeSecretKey(cfg.SecretKey)
+	}
+	path := secrets.KeyFilePath(db.Path())
+	key, created, err := secrets.LoadKeyFile(path)
+	if err != nil {
+		return key, usageError(fmt.Errorf("secret key: %w", err))
+	}
+	if created {
+		log.Info().Str("path", path).Msg("generated the secret key that encrypts stored Sentry tokens; back it up with the database")
+	}
+	return key, nil
+}
+
+// slackNotifier tells a user something in their direct messages with the app.
+type slackNotifier struct{ api *slack.Client }
+
+func (n slackNotifier) Notify(ctx context.Context, teamID, userID, text string) error {
+	if _, _, err := n.api.PostMessageContext(ctx, userID, slack.MsgOptionText(text, false)); err != nil {
+		return fmt.Errorf("telling %s/%s in Slack: %w", teamID, userID, err)
+	}
+	return nil
+}
+
+// loginLinks adapts the login service to the command handlers.
+type loginLinks struct{ svc *oauth.Service }
+
+func (l loginLinks) StartURL(ctx context.Context, s authz.Subject) (string, error) {
+	return l.svc.StartURL(ctx, s)
+}
+
+func (l loginLinks) Login(ctx context.Context, teamID, userID string) (handlers.LoginStatus, error) {
+	st, err := l.svc.Status(ctx, teamID, userID)
+	if err != nil {
+		return handlers.LoginStatus{}, err
+	}
+	return handlers.LoginStatus{Linked: st.Linked, Stale: st.Stale, ExpiresAt: st.ExpiresAt}, nil
+}
+
+func (l loginLinks) Forget(ctx context.Context, teamID, userID string) error {
+	return l.svc.Forget(ctx, teamID, userID)
+}
+
+// sentryAs gives triage the client that acts as a user.
+type sentryAs struct {
+	svc *oauth.Service
+	org *sentry.Client
+}
+
+func (a sentryAs) For(ctx context.Context, s authz.Subject) (handlers.IssueChanger, bool, error) {
+	c, err := a.svc.ClientFor(ctx, a.org, s.TeamID, s.UserID)
+	switch {
+	case errors.Is(err, oauth.ErrNotLinked):
+		return nil, false, nil
+	case errors.Is(err, oauth.ErrStale):
+		return nil, false, handlers.ErrLoginStale
+	case err != nil:
+		return nil, false, err
+	}
+	return c, true, nil
+}
