@@ -90,7 +90,12 @@ type app struct {
 func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOptions) (*app, error) {
 	httpClient := o.httpClient
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 15 * time.Second}
+		// Every worker may be waiting on Sentry or Slack at once; the
+		// default two idle connections per host would make most calls
+		// open a new one.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		httpClient = &http.Client{Timeout: 15 * time.Second, Transport: tr}
 	}
 	m := newInstruments()
 	sc, err := sentry.New(sentry.Config{

@@ -113,8 +113,8 @@ type SocketOpener interface {
 
 // Config tunes the bot. Zero values take the defaults.
 type Config struct {
-	Workers         int           // concurrent units of work; default 16
-	Queue           int           // units waiting for a worker; default 256
+	Workers         int           // concurrent units of work; default 64
+	Queue           int           // units waiting for a worker; default 4096
 	UnitTimeout     time.Duration // deadline of one unit; default 30s
 	SuggestTimeout  time.Duration // deadline of a block_suggestion answer; default 2s
 	DrainTimeout    time.Duration // how long shutdown waits for in-flight work; default 10s
@@ -141,10 +141,10 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.Queue <= 0 {
-		c.Queue = 256
+		c.Queue = 4096
 	}
 	if c.LinkDisabledMax <= 0 {
 		c.LinkDisabledMax = 3

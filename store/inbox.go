@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // PendingEnvelope is a Socket Mode envelope that was recorded and
@@ -44,7 +48,7 @@ func (db *DB) AdmitEnvelope(ctx context.Context, key, envelopeID, kind string, e
 	// and the insert are one step. A live row with either the key or the
 	// envelope id makes the SELECT empty and nothing is written; REPLACE
 	// only ever removes expired rows that share the key or the id.
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.admitExec(ctx,
 		`INSERT OR REPLACE INTO envelope_inbox (key, envelope_id, kind, envelope, attempts, arrived_at, expires_at)
 		 SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6
 		 WHERE NOT EXISTS (
@@ -132,4 +136,36 @@ func (db *DB) PurgeEnvelopes(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: purge envelopes: rows affected: %w", err)
 	}
 	return n, nil
+}
+
+// admitExec runs one write on the intake connection. When another
+// connection holds the write lock it tries again after a short pause,
+// growing from 50µs to 1ms, for up to busyTimeout: writes here last tens
+// of microseconds, so the lock is usually free again long before SQLite's
+// own busy handler (which sleeps 1, 2, 5, 10… ms) would look.
+func (db *DB) admitExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	const busyTimeout = 5 * time.Second
+	deadline := time.Now().Add(busyTimeout)
+	pause := 50 * time.Microsecond
+	for {
+		res, err := db.intake.ExecContext(ctx, query, args...)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return res, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		pause = min(pause*2, time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (another connection
+// holds the lock).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }

@@ -42,6 +42,11 @@ var connPragmas = []string{
 type DB struct {
 	db   *sql.DB
 	path string
+	// intake is one connection kept for recording envelopes, the write an
+	// ack waits on: it never queues behind workers for a pooled connection,
+	// and it waits for SQLite's write lock in short steps of its own rather
+	// than in the busy handler's millisecond sleeps (see admitExec).
+	intake *sql.DB
 
 	// Now is the clock behind every expiry and timestamp; tests replace it.
 	// Set it before the DB is shared between goroutines.
@@ -92,6 +97,15 @@ func openWith(ctx context.Context, path string, migrations fs.FS) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
+	intake, err := sql.Open("sqlite", intakeDSN(abs))
+	if err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("store: open %s: intake connection: %w", abs, err)
+	}
+	intake.SetMaxOpenConns(1)
+	intake.SetMaxIdleConns(1)
+	intake.SetConnMaxIdleTime(0)
+	db.intake = intake
 	return db, nil
 }
 
@@ -114,9 +128,18 @@ func (db *DB) init(ctx context.Context, migrations fs.FS) error {
 }
 
 // dsn builds a file: URI so that a path holding '?' or '#' stays a path.
-func dsn(abs string) string {
+func dsn(abs string) string { return dsnWith(abs, connPragmas) }
+
+// intakeDSN is the intake connection's: no busy handler (admitExec waits
+// for the lock itself), and no automatic checkpoints, which would fall on
+// an ack now and then; the pooled connections still checkpoint.
+func intakeDSN(abs string) string {
+	return dsnWith(abs, []string{"busy_timeout(0)", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)"})
+}
+
+func dsnWith(abs string, pragmas []string) string {
 	q := url.Values{}
-	for _, p := range connPragmas {
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	// Write transactions take the write lock at BEGIN. A deferred transaction
@@ -174,7 +197,11 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database. Calling it again does nothing.
 func (db *DB) Close() error {
-	if err := db.db.Close(); err != nil {
+	err := db.db.Close()
+	if db.intake != nil {
+		err = errors.Join(err, db.intake.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
