@@ -129,7 +129,10 @@ func newRig(t *testing.T, fakeOpts sentryfake.Options, o Options, subs ...Sub) *
 	t.Cleanup(fake.Close)
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	client, err := sentry.New(sentry.Config{BaseURL: fake.URL(), Token: fake.Token(),
+	// The client and the poller share the test's clock: the client holds
+	// calls back until a rate limit's reset by its own clock.
+	clk := &clock{t: time.Now()}
+	client, err := sentry.New(sentry.Config{BaseURL: fake.URL(), Token: fake.Token(), Now: clk.Now,
 		HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +143,7 @@ func newRig(t *testing.T, fakeOpts sentryfake.Options, o Options, subs ...Sub) *
 	}
 	t.Cleanup(func() { db.Close() })
 
-	r := &rig{fake: fake, db: db, recv: &recorder{}, clock: &clock{t: time.Now()}, logs: &syncBuffer{}, subs: subs}
+	r := &rig{fake: fake, db: db, recv: &recorder{}, clock: clk, logs: &syncBuffer{}, subs: subs}
 	o.Org = fake.Org()
 	if o.Now == nil {
 		o.Now = r.clock.Now

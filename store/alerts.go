@@ -123,13 +123,13 @@ func (db *DB) RemoveSubscriptions(ctx context.Context, channelID string, project
 	var err error
 	query = strings.TrimSpace(query)
 	if len(normalizeProjects(projects)) == 0 && query == "" {
-		res, err = db.db.ExecContext(ctx, `DELETE FROM subscriptions WHERE channel_id = ?`, channelID)
+		res, err = db.exec(ctx, `DELETE FROM subscriptions WHERE channel_id = ?`, channelID)
 	} else {
 		var ps string
 		if ps, err = projectsJSON(projects); err != nil {
 			return 0, fmt.Errorf("%s: %w", op, err)
 		}
-		res, err = db.db.ExecContext(ctx,
+		res, err = db.exec(ctx,
 			`DELETE FROM subscriptions WHERE channel_id = ? AND projects = ? AND query = ?`, channelID, ps, query)
 	}
 	if err != nil {
@@ -160,7 +160,7 @@ func (db *DB) Subscriptions(ctx context.Context, channelID string) ([]Subscripti
 
 // Subscription returns one subscription, or an error wrapping ErrNotFound.
 func (db *DB) Subscription(ctx context.Context, id int64) (Subscription, error) {
-	s, err := scanSubscription(db.db.QueryRowContext(ctx,
+	s, err := scanSubscription(db.queryRow(ctx,
 		`SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
@@ -266,7 +266,7 @@ func (db *DB) CardsForIssue(ctx context.Context, issueID string, since time.Time
 // FirstAlertCard returns the earliest top-level alert message for the issue
 // in the channel posted at or after since, or an error wrapping ErrNotFound.
 func (db *DB) FirstAlertCard(ctx context.Context, issueID, channelID string, since time.Time) (Card, error) {
-	c, err := scanCard(db.db.QueryRowContext(ctx,
+	c, err := scanCard(db.queryRow(ctx,
 		`SELECT `+cardColumns+` FROM cards
 		 WHERE issue_id = ? AND channel_id = ? AND kind = 'message' AND alert = 1 AND posted_at >= ?
 		 ORDER BY posted_at, ts LIMIT 1`, issueID, channelID, since.UnixMilli()))
@@ -347,7 +347,7 @@ func (db *DB) EnqueueInbox(ctx context.Context, it InboxItem) (bool, error) {
 		delivery = it.DeliveryID
 	}
 	ms := at.UnixMilli()
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`INSERT INTO alert_inbox (delivery_id, job, payload, next_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
 		delivery, it.Job, string(it.Payload), ms, ms, ms)
@@ -417,7 +417,7 @@ func (db *DB) InboxItems(ctx context.Context, state string) ([]InboxItem, error)
 // RetryInbox counts a failed attempt at a pending inbox item and makes it
 // due again at next.
 func (db *DB) RetryInbox(ctx context.Context, id int64, next time.Time, reason string) error {
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`UPDATE alert_inbox SET attempts = attempts + 1, next_at = ?, error = ?, updated_at = ?
 		 WHERE id = ? AND state = 'pending'`,
 		next.UnixMilli(), reason, db.Now().UnixMilli(), id); err != nil {
@@ -432,7 +432,7 @@ func (db *DB) CloseInbox(ctx context.Context, id int64, state, reason string) er
 	if state != ItemDone && state != ItemFailed {
 		return fmt.Errorf("store: close inbox %d: state %q is neither done nor failed", id, state)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`UPDATE alert_inbox SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = 'pending'`,
 		state, reason, db.Now().UnixMilli(), id); err != nil {
 		return fmt.Errorf("store: close inbox %d: %w", id, err)
@@ -535,7 +535,7 @@ func (db *DB) RetryOutbox(ctx context.Context, ids []int64, next time.Time, reas
 	if err != nil {
 		return fmt.Errorf("store: retry outbox: %w", err)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`UPDATE alert_outbox SET attempts = attempts + 1, next_at = ?, error = ?, updated_at = ?
 		 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'`,
 		next.UnixMilli(), reason, db.Now().UnixMilli(), list); err != nil {
@@ -554,7 +554,7 @@ func (db *DB) CloseOutbox(ctx context.Context, ids []int64, state, reason string
 	if err != nil {
 		return fmt.Errorf("store: close outbox: %w", err)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`UPDATE alert_outbox SET state = ?, error = ?, updated_at = ?
 		 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'`,
 		state, reason, db.Now().UnixMilli(), list); err != nil {
@@ -602,7 +602,7 @@ func (db *DB) RefreshOutboxIssue(ctx context.Context, issueID string, issue []by
 	if !json.Valid(issue) {
 		return 0, fmt.Errorf("%s: issue is not JSON", op)
 	}
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`UPDATE alert_outbox SET issue = ? WHERE issue_id = ? AND state = 'pending'`, string(issue), issueID)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
@@ -619,7 +619,7 @@ func (db *DB) RefreshOutboxIssue(ctx context.Context, issueID string, issue []by
 func (db *DB) NextAlertDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var next sql.NullInt64
 	ms := after.UnixMilli()
-	if err := db.db.QueryRowContext(ctx,
+	if err := db.queryRow(ctx,
 		`SELECT min(n) FROM (
 			SELECT min(next_at) AS n FROM alert_inbox WHERE state = 'pending' AND next_at > ?1
 			UNION ALL
@@ -636,7 +636,7 @@ func (db *DB) NextAlertDue(ctx context.Context, after time.Time) (time.Time, boo
 // received and not yet in Slack.
 func (db *DB) OutboxDepth(ctx context.Context) (int, error) {
 	var n int
-	if err := db.db.QueryRowContext(ctx,
+	if err := db.queryRow(ctx,
 		`SELECT (SELECT count(*) FROM alert_inbox WHERE state = 'pending')
 		      + (SELECT count(*) FROM alert_outbox WHERE state = 'pending')`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: outbox depth: %w", err)
@@ -684,7 +684,7 @@ func (db *DB) RememberChannelName(ctx context.Context, name, channelID string) e
 	if name == "" || channelID == "" {
 		return fmt.Errorf("store: remember channel name %q: name and id are required", name)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`INSERT INTO slack_channel_names (name, channel_id, updated_at) VALUES (?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET channel_id = excluded.channel_id, updated_at = excluded.updated_at`,
 		name, channelID, db.Now().UnixMilli()); err != nil {
@@ -695,7 +695,7 @@ func (db *DB) RememberChannelName(ctx context.Context, name, channelID string) e
 
 // ChannelNames returns every remembered channel name with its id.
 func (db *DB) ChannelNames(ctx context.Context) (map[string]string, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT name, channel_id FROM slack_channel_names`)
+	rows, err := db.query(ctx, `SELECT name, channel_id FROM slack_channel_names`)
 	if err != nil {
 		return nil, fmt.Errorf("store: channel names: %w", err)
 	}
@@ -718,7 +718,7 @@ func (db *DB) ChannelNames(ctx context.Context) (map[string]string, error) {
 // someone acted on it, "Resolved by …"). A card never recorded is left
 // alone; the answer says whether one was changed.
 func (db *DB) SetCardFooter(ctx context.Context, channelID, ts, unfurlURL, footer string) (bool, error) {
-	res, err := db.db.ExecContext(ctx, `UPDATE cards SET footer = ? WHERE channel_id = ? AND ts = ? AND unfurl_url = ?`,
+	res, err := db.exec(ctx, `UPDATE cards SET footer = ? WHERE channel_id = ? AND ts = ? AND unfurl_url = ?`,
 		footer, channelID, ts, unfurlURL)
 	if err != nil {
 		return false, fmt.Errorf("store: set card footer %s/%s: %w", channelID, ts, err)

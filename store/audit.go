@@ -47,7 +47,7 @@ func (db *DB) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
 	if at.IsZero() {
 		at = db.Now()
 	}
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`INSERT INTO audit_log (at, team_id, user_id, channel_id, sentry_member_id, action, issue_id, decision, reason, outcome, detail)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		at.UnixMilli(), e.TeamID, e.UserID, e.ChannelID, e.SentryMemberID, e.Action, e.IssueID,
@@ -95,7 +95,7 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	// order; id breaks ties between entries of the same millisecond.
 	q = `SELECT * FROM (` + q + ` ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id`
 
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit: %w", err)
 	}

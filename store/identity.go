@@ -117,7 +117,7 @@ func scanIdentity(row *sql.Row) (Identity, error) {
 // Identity returns the link of a Slack user, or an error wrapping
 // ErrNotFound when the user is not linked.
 func (db *DB) Identity(ctx context.Context, teamID, slackUserID string) (Identity, error) {
-	id, err := scanIdentity(db.db.QueryRowContext(ctx,
+	id, err := scanIdentity(db.queryRow(ctx,
 		`SELECT `+identityColumns+` FROM identities WHERE team_id = ? AND slack_user_id = ?`,
 		teamID, slackUserID))
 	if err != nil {
@@ -134,7 +134,7 @@ func (db *DB) IdentityBySentryUser(ctx context.Context, sentryUserID string) (Id
 		// Pending members have no user id; they must not all match.
 		return Identity{}, fmt.Errorf("store: identity by sentry user: empty id: %w", ErrNotFound)
 	}
-	id, err := scanIdentity(db.db.QueryRowContext(ctx,
+	id, err := scanIdentity(db.queryRow(ctx,
 		`SELECT `+identityColumns+` FROM identities WHERE sentry_user_id = ?
 		 ORDER BY linked_at DESC, team_id LIMIT 1`, sentryUserID))
 	if err != nil {
@@ -146,7 +146,7 @@ func (db *DB) IdentityBySentryUser(ctx context.Context, sentryUserID string) (Id
 // UnlinkIdentity removes a Slack user's link and reports whether there was
 // one. The user's role override, if any, stays.
 func (db *DB) UnlinkIdentity(ctx context.Context, teamID, slackUserID string) (bool, error) {
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`DELETE FROM identities WHERE team_id = ? AND slack_user_id = ?`, teamID, slackUserID)
 	if err != nil {
 		return false, fmt.Errorf("store: unlink identity %s/%s: %w", teamID, slackUserID, err)
@@ -161,7 +161,7 @@ func (db *DB) UnlinkIdentity(ctx context.Context, teamID, slackUserID string) (b
 // UpdateOrgRole records the Sentry organization role last seen for a linked
 // user. It returns an error wrapping ErrNotFound when the user is not linked.
 func (db *DB) UpdateOrgRole(ctx context.Context, teamID, slackUserID, orgRole string) error {
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`UPDATE identities SET org_role = ? WHERE team_id = ? AND slack_user_id = ?`,
 		orgRole, teamID, slackUserID)
 	if err != nil {
@@ -186,7 +186,7 @@ func (db *DB) SetRoleOverride(ctx context.Context, teamID, slackUserID, role, se
 		return fmt.Errorf("%s: team and slack user ids are required", op)
 	}
 	if role == "" || role == "default" {
-		if _, err := db.db.ExecContext(ctx,
+		if _, err := db.exec(ctx,
 			`DELETE FROM role_overrides WHERE team_id = ? AND slack_user_id = ?`, teamID, slackUserID); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -198,7 +198,7 @@ func (db *DB) SetRoleOverride(ctx context.Context, teamID, slackUserID, role, se
 	if setBy == "" {
 		return fmt.Errorf("%s: set by is required", op)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`INSERT INTO role_overrides (team_id, slack_user_id, role, set_by, set_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (team_id, slack_user_id) DO UPDATE SET
 			role = excluded.role, set_by = excluded.set_by, set_at = excluded.set_at`,
@@ -212,7 +212,7 @@ func (db *DB) SetRoleOverride(ctx context.Context, teamID, slackUserID, role, se
 // none.
 func (db *DB) RoleOverride(ctx context.Context, teamID, slackUserID string) (string, error) {
 	var role string
-	err := db.db.QueryRowContext(ctx,
+	err := db.queryRow(ctx,
 		`SELECT role FROM role_overrides WHERE team_id = ? AND slack_user_id = ?`,
 		teamID, slackUserID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -226,7 +226,7 @@ func (db *DB) RoleOverride(ctx context.Context, teamID, slackUserID string) (str
 
 // RoleOverrides lists a workspace's role overrides by Slack user id.
 func (db *DB) RoleOverrides(ctx context.Context, teamID string) ([]RoleOverride, error) {
-	rows, err := db.db.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT team_id, slack_user_id, role, set_by, set_at FROM role_overrides
 		 WHERE team_id = ? ORDER BY slack_user_id`, teamID)
 	if err != nil {

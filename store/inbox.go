@@ -44,16 +44,7 @@ func (db *DB) AdmitEnvelope(ctx context.Context, key, envelopeID, kind string, e
 		return false, fmt.Errorf("store: admit envelope %s: ttl %v is under 1ms", key, ttl)
 	}
 	now := db.Now()
-	// The write lock is taken before the NOT EXISTS test runs, so the test
-	// and the insert are one step. A live row with either the key or the
-	// envelope id makes the SELECT empty and nothing is written; REPLACE
-	// only ever removes expired rows that share the key or the id.
-	res, err := db.admitExec(ctx,
-		`INSERT OR REPLACE INTO envelope_inbox (key, envelope_id, kind, envelope, attempts, arrived_at, expires_at)
-		 SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6
-		 WHERE NOT EXISTS (
-			SELECT 1 FROM envelope_inbox
-			WHERE (key = ?1 OR envelope_id = ?2) AND (done_at IS NULL OR expires_at > ?5))`,
+	res, err := db.admitExec(ctx, admitSQL,
 		key, envelopeID, kind, envelope, now.UnixMilli(), now.Add(ttl).UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("store: admit envelope %s: %w", key, err)
@@ -65,13 +56,24 @@ func (db *DB) AdmitEnvelope(ctx context.Context, key, envelopeID, kind string, e
 	return n == 1, nil
 }
 
+// admitSQL records an envelope unless its key or envelope id is live.
+// The write lock is taken before the NOT EXISTS test runs, so the test and
+// the insert are one step. A live row with either the key or the envelope
+// id makes the SELECT empty and nothing is written; REPLACE only ever
+// removes expired rows that share the key or the id.
+const admitSQL = `INSERT OR REPLACE INTO envelope_inbox (key, envelope_id, kind, envelope, attempts, arrived_at, expires_at)
+	SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6
+	WHERE NOT EXISTS (
+		SELECT 1 FROM envelope_inbox
+		WHERE (key = ?1 OR envelope_id = ?2) AND (done_at IS NULL OR expires_at > ?5))`
+
 // FinishEnvelope marks the work of key done, whatever its outcome, and drops
 // the raw envelope: it carries response_urls and what users typed, which
 // need not outlive the work. The row stays, so redeliveries are still
 // recognised, until PurgeEnvelopes removes it. Finishing an unknown or an
 // already finished key does nothing.
 func (db *DB) FinishEnvelope(ctx context.Context, key string) error {
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`UPDATE envelope_inbox SET done_at = ?, envelope = NULL WHERE key = ? AND done_at IS NULL`,
 		db.Now().UnixMilli(), key); err != nil {
 		return fmt.Errorf("store: finish envelope %s: %w", key, err)
@@ -82,7 +84,7 @@ func (db *DB) FinishEnvelope(ctx context.Context, key string) error {
 // RetryEnvelope counts one more attempt at the pending work of key. It
 // returns an error wrapping ErrNotFound when key is not pending.
 func (db *DB) RetryEnvelope(ctx context.Context, key string) error {
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`UPDATE envelope_inbox SET attempts = attempts + 1 WHERE key = ? AND done_at IS NULL`, key)
 	if err != nil {
 		return fmt.Errorf("store: retry envelope %s: %w", key, err)
@@ -100,7 +102,7 @@ func (db *DB) RetryEnvelope(ctx context.Context, key string) error {
 // PendingEnvelopes returns the envelopes whose work is not done, oldest
 // arrival first.
 func (db *DB) PendingEnvelopes(ctx context.Context) ([]PendingEnvelope, error) {
-	rows, err := db.db.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT key, envelope_id, kind, envelope, attempts, arrived_at
 		 FROM envelope_inbox WHERE done_at IS NULL ORDER BY seq`)
 	if err != nil {
@@ -126,7 +128,7 @@ func (db *DB) PendingEnvelopes(ctx context.Context) ([]PendingEnvelope, error) {
 // PurgeEnvelopes deletes done envelopes whose ttl has passed and returns how
 // many it deleted. Pending envelopes are never deleted.
 func (db *DB) PurgeEnvelopes(ctx context.Context) (int64, error) {
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`DELETE FROM envelope_inbox WHERE done_at IS NOT NULL AND expires_at <= ?`, db.Now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("store: purge envelopes: %w", err)
@@ -144,11 +146,15 @@ func (db *DB) PurgeEnvelopes(ctx context.Context) (int64, error) {
 // of microseconds, so the lock is usually free again long before SQLite's
 // own busy handler (which sleeps 1, 2, 5, 10… ms) would look.
 func (db *DB) admitExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	stmt, err := db.intakeStmts.get(ctx, db.intake, query)
+	if err != nil {
+		return nil, err
+	}
 	const busyTimeout = 5 * time.Second
 	deadline := time.Now().Add(busyTimeout)
 	pause := 50 * time.Microsecond
 	for {
-		res, err := db.intake.ExecContext(ctx, query, args...)
+		res, err := stmt.ExecContext(ctx, args...)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return res, err
 		}

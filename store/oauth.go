@@ -48,7 +48,7 @@ func (db *DB) CreateOAuthGrant(ctx context.Context, g OAuthGrant) error {
 	case !g.ExpiresAt.After(g.CreatedAt):
 		return fmt.Errorf("%s: expiry %v is not after creation %v", op, g.ExpiresAt, g.CreatedAt)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`INSERT INTO oauth_grants (grant_hash, team_id, user_id, channel_id, created_at, expires_at)
 		 VALUES (?, ?, ?, ?, ?, ?)`,
 		g.Hash, g.TeamID, g.UserID, g.ChannelID, g.CreatedAt.UnixMilli(), g.ExpiresAt.UnixMilli()); err != nil {
@@ -69,7 +69,7 @@ func (db *DB) StartOAuthGrant(ctx context.Context, grantHash, stateHash, verifie
 	if len(stateHash) != 32 {
 		return OAuthGrant{}, fmt.Errorf("%s: state hash is %d bytes, want 32", op, len(stateHash))
 	}
-	g, err := scanGrant(db.db.QueryRowContext(ctx,
+	g, err := scanGrant(db.queryRow(ctx,
 		`UPDATE oauth_grants SET started_at = ?1, state_hash = ?2, verifier_sealed = ?3, expires_at = ?4
 		 WHERE grant_hash = ?5 AND started_at IS NULL AND expires_at > ?1
 		 RETURNING `+grantColumns,
@@ -91,7 +91,7 @@ func (db *DB) StartOAuthGrant(ctx context.Context, grantHash, stateHash, verifie
 func (db *DB) FinishOAuthGrant(ctx context.Context, stateHash []byte, now time.Time) (OAuthGrant, []byte, error) {
 	const op = "store: finish oauth grant"
 	var verifier []byte
-	g, err := scanGrant(db.db.QueryRowContext(ctx,
+	g, err := scanGrant(db.queryRow(ctx,
 		`UPDATE oauth_grants SET used_at = ?1
 		 WHERE state_hash = ?2 AND used_at IS NULL AND expires_at > ?1
 		 RETURNING `+grantColumns+`, verifier_sealed`,
@@ -110,7 +110,7 @@ func (db *DB) FinishOAuthGrant(ctx context.Context, stateHash []byte, now time.T
 func (db *DB) whyNotTaken(ctx context.Context, q string, hash []byte, now time.Time) error {
 	var taken sql.NullInt64
 	var expires int64
-	err := db.db.QueryRowContext(ctx, q, hash).Scan(&taken, &expires)
+	err := db.queryRow(ctx, q, hash).Scan(&taken, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ErrNotFound
@@ -143,7 +143,7 @@ func scanGrant(r rowScanner, extra ...any) (OAuthGrant, error) {
 // or not, and returns how many it deleted. Keep recently expired ones for a
 // while so that a late visit is told "expired" rather than "unknown".
 func (db *DB) PurgeOAuthGrants(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.db.ExecContext(ctx, `DELETE FROM oauth_grants WHERE expires_at <= ?`, before.UnixMilli())
+	res, err := db.exec(ctx, `DELETE FROM oauth_grants WHERE expires_at <= ?`, before.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("store: purge oauth grants: %w", err)
 	}
@@ -162,7 +162,7 @@ func (db *DB) SaveOAuthToken(ctx context.Context, t OAuthToken) error {
 	if err := checkToken(t); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if _, err := db.db.ExecContext(ctx,
+	if _, err := db.exec(ctx,
 		`INSERT INTO oauth_tokens (team_id, user_id, sentry_user_id, access_sealed, refresh_sealed, expires_at, scopes, stale, created_at, updated_at)
 		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8)
 		 ON CONFLICT (team_id, user_id) DO UPDATE SET
@@ -208,7 +208,7 @@ func (db *DB) MarkOAuthTokenStale(ctx context.Context, teamID, userID string, pr
 func (db *DB) OAuthToken(ctx context.Context, teamID, userID string) (OAuthToken, error) {
 	t := OAuthToken{TeamID: teamID, UserID: userID}
 	var expires, created, updated int64
-	err := db.db.QueryRowContext(ctx,
+	err := db.queryRow(ctx,
 		`SELECT sentry_user_id, access_sealed, refresh_sealed, expires_at, scopes, stale, created_at, updated_at
 		 FROM oauth_tokens WHERE team_id = ? AND user_id = ?`, teamID, userID).
 		Scan(&t.SentryUserID, &t.AccessSealed, &t.RefreshSealed, &expires, &t.Scopes, &t.Stale, &created, &updated)
@@ -267,7 +267,7 @@ func checkToken(t OAuthToken) error {
 // execOne runs a statement meant to change at most one row and reports
 // whether it changed one.
 func (db *DB) execOne(ctx context.Context, op, q string, args ...any) (bool, error) {
-	res, err := db.db.ExecContext(ctx, q, args...)
+	res, err := db.exec(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}

@@ -53,7 +53,7 @@ func pollTime(ms int64) time.Time {
 func (db *DB) PollState(ctx context.Context, subID int64) (PollState, error) {
 	st := PollState{SubscriptionID: subID}
 	var watermark, floor, updated int64
-	err := db.db.QueryRowContext(ctx,
+	err := db.queryRow(ctx,
 		`SELECT initialized, watermark_ms, floor_ms, updated_at FROM poll_state WHERE subscription_id = ?`,
 		subID).Scan(&st.Initialized, &watermark, &floor, &updated)
 	switch {
@@ -140,7 +140,7 @@ func (db *DB) PollSeen(ctx context.Context, subID int64, issueIDs []string) (map
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	rows, err := db.db.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT issue_id, status, substatus, assignee FROM poll_seen
 		 WHERE subscription_id = ? AND issue_id IN (SELECT value FROM json_each(?))`,
 		subID, string(ids))
@@ -166,7 +166,7 @@ func (db *DB) PollSeen(ctx context.Context, subID int64, issueIDs []string) (map
 // ErrNotFound when the subscription was never initialized.
 func (db *DB) AdvancePoll(ctx context.Context, subID int64, watermark time.Time) error {
 	op := fmt.Sprintf("store: advance poll %d", subID)
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`UPDATE poll_state SET watermark_ms = max(watermark_ms, ?), updated_at = ?
 		 WHERE subscription_id = ?`,
 		pollMs(watermark), db.Now().UnixMilli(), subID)
@@ -195,7 +195,7 @@ func (db *DB) PrunePoll(ctx context.Context, keep []int64) (int64, error) {
 		return 0, fmt.Errorf("store: prune poll: %w", err)
 	}
 	// poll_seen rows go with their poll_state row (ON DELETE CASCADE).
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`DELETE FROM poll_state WHERE subscription_id NOT IN (SELECT value FROM json_each(?))`,
 		string(ids))
 	if err != nil {

@@ -26,7 +26,7 @@ func (db *DB) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool
 	now := db.Now()
 	// The upsert only rewrites an expired record; a live one makes the
 	// WHERE false, nothing changes and RowsAffected is 0.
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`INSERT INTO seen_keys (key, expires_at) VALUES (?1, ?2)
 		 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
 		 WHERE seen_keys.expires_at <= ?3`,
@@ -44,7 +44,7 @@ func (db *DB) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool
 // ForgetSeen removes key, so that a redelivery of work that could not even
 // start is taken again. Forgetting an unknown key is not an error.
 func (db *DB) ForgetSeen(ctx context.Context, key string) error {
-	if _, err := db.db.ExecContext(ctx, `DELETE FROM seen_keys WHERE key = ?`, key); err != nil {
+	if _, err := db.exec(ctx, `DELETE FROM seen_keys WHERE key = ?`, key); err != nil {
 		return fmt.Errorf("store: forget seen %s: %w", key, err)
 	}
 	return nil
@@ -53,7 +53,7 @@ func (db *DB) ForgetSeen(ctx context.Context, key string) error {
 // PurgeExpired deletes the seen keys whose expiry has passed and returns how
 // many it deleted.
 func (db *DB) PurgeExpired(ctx context.Context) (int64, error) {
-	res, err := db.db.ExecContext(ctx,
+	res, err := db.exec(ctx,
 		`DELETE FROM seen_keys WHERE expires_at <= ?`, db.Now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("store: purge expired: %w", err)

@@ -47,6 +47,9 @@ type DB struct {
 	// and it waits for SQLite's write lock in short steps of its own rather
 	// than in the busy handler's millisecond sleeps (see admitExec).
 	intake *sql.DB
+	// intakeStmts and stmts hold prepared statements (see stmtCache).
+	intakeStmts stmtCache
+	stmts       stmtCache
 
 	// Now is the clock behind every expiry and timestamp; tests replace it.
 	// Set it before the DB is shared between goroutines.
@@ -197,9 +200,9 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database. Calling it again does nothing.
 func (db *DB) Close() error {
-	err := db.db.Close()
+	err := errors.Join(db.stmts.close(), db.db.Close())
 	if db.intake != nil {
-		err = errors.Join(err, db.intake.Close())
+		err = errors.Join(err, db.intakeStmts.close(), db.intake.Close())
 	}
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
