@@ -95,7 +95,7 @@ type sentryAs struct {
 }
 
 func (a sentryAs) For(ctx context.Context, s authz.Subject) (handlers.IssueChanger, bool, error) {
-	c, err := a.svc.ClientFor(ctx, a.org, s.TeamID, s.UserID)
+	tok, err := a.svc.Token(ctx, s.TeamID, s.UserID)
 	switch {
 	case errors.Is(err, oauth.ErrNotLinked):
 		return nil, false, nil
@@ -104,5 +104,74 @@ func (a sentryAs) For(ctx context.Context, s authz.Subject) (handlers.IssueChang
 	case err != nil:
 		return nil, false, err
 	}
-	return c, true, nil
+	c, err := a.org.WithToken(tok)
+	if err != nil {
+		return nil, false, err
+	}
+	return &userClient{svc: a.svc, org: a.org, teamID: s.TeamID, userID: s.UserID, token: tok, c: c}, true, nil
+}
+
+// userClient is a Sentry client acting as one user. When Sentry refuses
+// the user's token before its time (they revoked sentrybot, or Sentry
+// ended it), the token is refreshed once and the call tried again; a
+// refused refresh is a stale link, never the org token.
+type userClient struct {
+	svc            *oauth.Service
+	org            *sentry.Client
+	teamID, userID string
+	token          string
+	c              *sentry.Client
+	refused        bool // Sentry refused the token and its refresh
+}
+
+func (u *userClient) Issue(ctx context.Context, org, issueID string) (*sentry.Issue, error) {
+	if u.refused {
+		return nil, handlers.ErrLoginStale
+	}
+	is, err := u.c.Issue(ctx, org, issueID)
+	if u.renewed(ctx, err) {
+		is, err = u.c.Issue(ctx, org, issueID)
+	}
+	return is, u.stale(err)
+}
+
+func (u *userClient) UpdateIssue(ctx context.Context, org, issueID string, up sentry.IssueUpdate) error {
+	if u.refused {
+		return handlers.ErrLoginStale
+	}
+	err := u.c.UpdateIssue(ctx, org, issueID, up)
+	if u.renewed(ctx, err) {
+		err = u.c.UpdateIssue(ctx, org, issueID, up)
+	}
+	return u.stale(err)
+}
+
+// renewed reports whether err was Sentry refusing the token and a new one
+// is now in place; a refused refresh is kept for stale to report.
+func (u *userClient) renewed(ctx context.Context, err error) bool {
+	if !errors.Is(err, sentry.ErrUnauthorized) {
+		return false
+	}
+	tok, rerr := u.svc.Rejected(ctx, u.teamID, u.userID, u.token)
+	if errors.Is(rerr, oauth.ErrStale) {
+		u.refused = true
+		return false
+	}
+	if rerr != nil || tok == u.token {
+		return false
+	}
+	c, cerr := u.org.WithToken(tok)
+	if cerr != nil {
+		return false
+	}
+	u.token, u.c = tok, c
+	return true
+}
+
+// stale turns a refusal after a refused refresh into ErrLoginStale.
+func (u *userClient) stale(err error) error {
+	if err != nil && u.refused {
+		return fmt.Errorf("%w: %w", handlers.ErrLoginStale, err)
+	}
+	return err
 }

@@ -264,6 +264,8 @@ func (t *Triage) failed(ctx context.Context, log zerolog.Logger, subj authz.Subj
 	var se *sentry.Error
 	errors.As(err, &se)
 	switch {
+	case errors.Is(err, ErrLoginStale):
+		return say("Your Sentry login link has expired or was revoked, so sentrybot can't act as you in Sentry. Nothing was changed. Run `/sentry link` to link again.")
 	case sentry.IsNoReleaseData(err):
 		return say("This project has no releases in Sentry yet, so it can't be resolved *in the next release*. Resolve it now instead, or set up releases for the project.")
 	case errors.Is(err, sentry.ErrNotFound), errors.Is(err, sentry.ErrGone):
@@ -387,6 +389,9 @@ func stateWords(is *sentry.Issue) string {
 
 // outcomeText is an error as the audit log and users read it.
 func outcomeText(err error) string {
+	if errors.Is(err, ErrLoginStale) {
+		return "Sentry login link stale"
+	}
 	var se *sentry.Error
 	if errors.As(err, &se) {
 		if se.Detail != "" {

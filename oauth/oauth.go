@@ -265,7 +265,19 @@ func (s *Service) Token(ctx context.Context, teamID, userID string) (string, err
 	if s.fresh(t) {
 		return s.openAccess(t)
 	}
-	return s.sharedRefresh(ctx, teamID, userID)
+	return s.sharedRefresh(ctx, teamID, userID, "")
+}
+
+// Rejected is told that Sentry refused the access token rejected (a 401):
+// the user revoked sentrybot, or Sentry ended the token before its time.
+// It refreshes the token at once, sharing the refresh like Token, unless
+// another caller already replaced that token, and returns the new one. A
+// refused refresh marks the link stale (ErrStale) and tells the user.
+func (s *Service) Rejected(ctx context.Context, teamID, userID, rejected string) (string, error) {
+	if rejected == "" {
+		return "", errors.New("oauth: rejected token: empty")
+	}
+	return s.sharedRefresh(ctx, teamID, userID, rejected)
 }
 
 // ClientFor returns org (a client with the organization's token) acting
@@ -305,7 +317,7 @@ func (s *Service) openAccess(t store.OAuthToken) (string, error) {
 // sharedRefresh joins the user's refresh in progress, or starts one. The
 // refresh runs detached from ctx, so a caller that gives up does not fail
 // the others.
-func (s *Service) sharedRefresh(ctx context.Context, teamID, userID string) (string, error) {
+func (s *Service) sharedRefresh(ctx context.Context, teamID, userID, rejected string) (string, error) {
 	key := userKey{teamID, userID}
 	s.mu.Lock()
 	f, joined := s.flights[key]
@@ -336,7 +348,7 @@ func (s *Service) sharedRefresh(ctx context.Context, teamID, userID string) (str
 				s.mu.Unlock()
 				close(f.done)
 			}()
-			f.token, f.err = s.refresh(rctx, teamID, userID)
+			f.token, f.err = s.refresh(rctx, teamID, userID, rejected)
 		}()
 	}
 
@@ -348,8 +360,9 @@ func (s *Service) sharedRefresh(ctx context.Context, teamID, userID string) (str
 	}
 }
 
-// refresh is one refresh of the user's tokens.
-func (s *Service) refresh(ctx context.Context, teamID, userID string) (string, error) {
+// refresh is one refresh of the user's tokens. A token still fresh is kept,
+// unless it is rejected, the one Sentry refused.
+func (s *Service) refresh(ctx context.Context, teamID, userID, rejected string) (string, error) {
 	log := s.log.With().Str("team", teamID).Str("user", userID).Logger()
 	// Read again: a refresh that finished just before this one started
 	// has already done the work.
@@ -361,7 +374,10 @@ func (s *Service) refresh(ctx context.Context, teamID, userID string) (string, e
 		return "", fmt.Errorf("oauth: token of %s/%s: %w", teamID, userID, ErrStale)
 	}
 	if s.fresh(t) {
-		return s.openAccess(t)
+		current, err := s.openAccess(t)
+		if err != nil || rejected == "" || current != rejected {
+			return current, err
+		}
 	}
 	rt, err := s.box.Open(t.RefreshSealed, tokenAAD(teamID, userID, "refresh"))
 	if err != nil {
@@ -380,7 +396,7 @@ func (s *Service) refresh(ctx context.Context, teamID, userID string) (string, e
 		err = fmt.Errorf("the refresh answered for Sentry user %s, the link is for user %s", resp.User.ID, t.SentryUserID)
 	}
 	if err != nil {
-		if s.cfg.Now().Before(t.ExpiresAt) {
+		if rejected == "" && s.cfg.Now().Before(t.ExpiresAt) {
 			log.Warn().Err(err).Time("expires_at", t.ExpiresAt).Msg("could not refresh the Sentry token; using the current one while it lasts")
 			return s.openAccess(t)
 		}
