@@ -291,10 +291,12 @@ func TestKilledWorkRunsOnceAfterRestart(t *testing.T) {
 	// The next process runs it once, at start, before any envelope arrives.
 	var mu sync.Mutex
 	var ran []LinkShared
+	replayed := map[string]bool{}
 	again := newLinkRecorder()
 	again.fn = func(ctx context.Context, ev LinkShared) error {
 		mu.Lock()
 		ran = append(ran, ev)
+		replayed[ev.EventID] = Replayed(ctx)
 		mu.Unlock()
 		return nil
 	}
@@ -317,6 +319,9 @@ func TestKilledWorkRunsOnceAfterRestart(t *testing.T) {
 	defer mu.Unlock()
 	if len(ran) != 2 {
 		t.Fatalf("handler ran %d times, want 2 (EvCrash once, EvNext once)", len(ran))
+	}
+	if !replayed["EvCrash"] || replayed["EvNext"] {
+		t.Errorf("Replayed(ctx) = %v, want true for the resumed EvCrash only", replayed)
 	}
 	if s := second.bot.Stats(); s.Replayed != 1 || s.Duplicates != 1 {
 		t.Fatalf("stats = %+v, want 1 replayed and 1 duplicate", s)

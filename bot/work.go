@@ -10,6 +10,16 @@ import (
 	"sentrybot/store"
 )
 
+type replayKey struct{}
+
+// Replayed reports whether the work of ctx is being run again after the
+// process that took it ended before finishing it: what it was to change
+// may have been changed already, by that earlier attempt.
+func Replayed(ctx context.Context) bool {
+	n, _ := ctx.Value(replayKey{}).(int)
+	return n > 1
+}
+
 // finishTimeout bounds the write that marks a unit done; it runs on a
 // context of its own, since the unit's may have ended.
 const finishTimeout = 5 * time.Second
@@ -28,6 +38,9 @@ func (b *Bot) execute(base context.Context, u unit) {
 	}
 	ctx, cancel := context.WithTimeout(base, b.cfg.UnitTimeout)
 	defer cancel()
+	if u.attempt > 1 {
+		ctx = context.WithValue(ctx, replayKey{}, u.attempt)
+	}
 
 	start := time.Now()
 	err := safely(log, u.kind, func() error { return u.run(ctx) })

@@ -190,8 +190,17 @@ func (t *Triage) Apply(ctx context.Context, subj authz.Subject, issueID string, 
 		return t.failed(ctx, log, subj, issueID, err, ref)
 	}
 	if alreadyDone(current, c) {
-		t.record(ctx, log, subj, c, res, d, facts, "ok: already so, nothing sent", c.Detail)
 		t.memo.Put(t.org, issueID, current)
+		if bot.Replayed(ctx) {
+			// The process that took this click ended before finishing it,
+			// perhaps after the change reached Sentry: the change is
+			// reported as made, the card drawn as if just made.
+			t.record(ctx, log, subj, c, res, d, facts, "ok: already so when resumed after a restart", c.Detail)
+			footer := fmt.Sprintf("%s by <@%s>", c.Done, subj.UserID)
+			t.refreshCard(ctx, log, current, footer, ref)
+			return say(fmt.Sprintf("Done (finished after sentrybot restarted): %s: %s.", current.ShortID, c.Done))
+		}
+		t.record(ctx, log, subj, c, res, d, facts, "ok: already so, nothing sent", c.Detail)
 		t.refreshCard(ctx, log, current, "", ref)
 		return say(alreadyText(current, c))
 	}
