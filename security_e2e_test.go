@@ -423,8 +423,8 @@ func TestSecurityForeignWorkspaceCannotChangeSentry(t *testing.T) {
 	card := e.share("4321")
 
 	hook, _ := e.secCommand(secForeignTeam, secEve, "link")
-	if got := e.reply(hook).Text; strings.HasPrefix(got, "Linked:") {
-		t.Errorf("a user of workspace %s was linked: %q", secForeignTeam, got)
+	if got := e.reply(hook).Text; strings.HasPrefix(got, "Linked:") || !strings.Contains(got, "serves only the Slack workspace it's installed in") {
+		t.Errorf("a user of workspace %s was answered %q, want a plain refusal", secForeignTeam, got)
 	}
 	if id, err := e.db.Identity(e.ctx(), secForeignTeam, secEve); err == nil {
 		t.Errorf("identity stored for a foreign workspace: %+v", id)

@@ -26,6 +26,10 @@ type MemberInfo struct {
 // answers that the member does not exist (404).
 var ErrMemberNotFound = errors.New("authz: sentry member not found")
 
+// ErrWorkspaceNotServed is returned (wrapped) when a user of a Slack
+// workspace other than the one sentrybot serves tries to link.
+var ErrWorkspaceNotServed = errors.New("workspace not served")
+
 // MemberLookup fetches an organization member from Sentry.
 type MemberLookup interface {
 	Member(ctx context.Context, org, memberID string) (MemberInfo, error)
@@ -184,7 +188,7 @@ func Outcome(err error) string {
 // id's when empty) and forgets cached membership for the member.
 func (a *Authorizer) Link(ctx context.Context, s Subject, id store.Identity) error {
 	if !a.teamAllowed(s.TeamID) {
-		return fmt.Errorf("authz: link %s/%s: workspace not served", s.TeamID, s.UserID)
+		return fmt.Errorf("authz: link %s/%s: %w", s.TeamID, s.UserID, ErrWorkspaceNotServed)
 	}
 	if id.TeamID == "" {
 		id.TeamID = s.TeamID

@@ -105,7 +105,9 @@ func (i *Identities) Link(ctx context.Context, s authz.Subject) (string, error) 
 		MemberID: m.ID, SentryUserID: m.User.ID, Email: email, OrgRole: m.Role,
 		Method: "email", LinkedAt: i.now(), LinkedBy: s.UserID,
 	}
-	if err := i.links.Link(ctx, s, id); err != nil {
+	if err := i.links.Link(ctx, s, id); errors.Is(err, authz.ErrWorkspaceNotServed) {
+		return "sentrybot serves only the Slack workspace it's installed in, so it can't link an account of this one. Nothing was linked.", nil
+	} else if err != nil {
 		return "", fmt.Errorf("link: storing the link: %w", err)
 	}
 	return fmt.Sprintf("Linked: your Slack account now acts as Sentry member *%s* (%s, org role %s).", email, memberName(id), orDash(m.Role)), nil
