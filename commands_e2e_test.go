@@ -53,15 +53,7 @@ func cmdStart(t *testing.T) *cmdEnv {
 	s.sentry.AddMember(sentryfake.NewMember("101", "1001", "alice@acme.test", "Alice", "member"))
 	s.sentry.AddMember(sentryfake.NewMember("102", "1002", "bob@acme.test", "Bob", "member"))
 	s.start()
-	db, err := store.Open(s.ctx(), s.env["SENTRYBOT_DB"])
-	if err != nil {
-		t.Fatalf("opening the bot's store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("closing the second store handle: %v", err)
-		}
-	})
+	db := s.openStore()
 	c := &cmdEnv{e2e: s, t: t, db: db}
 	t.Cleanup(c.assertNoEphemeralPosts)
 	return c

@@ -17,6 +17,7 @@ import (
 	"sentrybot/blocks"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
+	"sentrybot/store"
 )
 
 func TestMain(m *testing.M) {
@@ -113,6 +114,22 @@ func (s *e2e) start() {
 	if err := s.slack.WaitConnected(s.ctx(), 1); err != nil {
 		s.t.Fatalf("bot did not connect: %v\nlogs:\n%s", err, s.logs)
 	}
+}
+
+// openStore opens a second handle on the running bot's database, for
+// tests to set up and inspect what the bot stores.
+func (s *e2e) openStore() *store.DB {
+	s.t.Helper()
+	db, err := store.Open(s.ctx(), s.env["SENTRYBOT_DB"])
+	if err != nil {
+		s.t.Fatalf("opening the bot's store: %v", err)
+	}
+	s.t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			s.t.Errorf("closing the second store handle: %v", err)
+		}
+	})
+	return db
 }
 
 func (s *e2e) assertNoSecretsLogged() {

@@ -140,15 +140,7 @@ func oauthStart(t *testing.T, o oauthOptions) *oauthEnv {
 	t.Cleanup(browserTr.CloseIdleConnections)
 	s.start()
 
-	db, err := store.Open(s.ctx(), s.env["SENTRYBOT_DB"])
-	if err != nil {
-		t.Fatalf("opening the bot's store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("closing the second store handle: %v", err)
-		}
-	})
+	db := s.openStore()
 	e.triageEnv = &triageEnv{e2e: s, t: t, db: db}
 	e.waitListening()
 	return e

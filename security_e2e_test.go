@@ -32,7 +32,6 @@ import (
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
 	"sentrybot/sentry"
-	"sentrybot/store"
 	"sentrybot/webhook"
 )
 
@@ -69,15 +68,7 @@ func secStart(t *testing.T, tweak func(s *e2e)) *triageEnv {
 		tweak(s)
 	}
 	s.start()
-	db, err := store.Open(s.ctx(), s.env["SENTRYBOT_DB"])
-	if err != nil {
-		t.Fatalf("opening the bot's store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("closing the second store handle: %v", err)
-		}
-	})
+	db := s.openStore()
 	return &triageEnv{e2e: s, t: t, db: db}
 }
 

@@ -152,7 +152,9 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	}
 
 	org := cfg.Sentry.Org
-	issues := issuecache.New(sc, issuecache.Options{})
+	// Two thousand issues cover any burst of shared links; the cap keeps
+	// memory flat when every link names a new issue.
+	issues := issuecache.New(sc, issuecache.Options{MaxSize: 2000})
 	matcher := links.NewMatcher(org, cfg.Sentry.LinkHosts)
 	auth := countedAuthorizer{authz.New(db, sentryMembers{sc}, authz.SlackAdminChecker(api), log.With().Str("component", "authz").Logger(),
 		authz.Options{Org: org, TeamID: team, Admins: cfg.Auth.Admins}), m}

@@ -72,15 +72,7 @@ func triageStart(t *testing.T) *triageEnv {
 	s.sentry.AddMember(sentryfake.NewMember(triageDanMember, "2004", "dan@acme.test", "Dan", "member"))
 	s.sentry.AddTeam(sentry.Team{ID: triageTeamID, Slug: "payments", Name: "Payments"})
 	s.start()
-	db, err := store.Open(s.ctx(), s.env["SENTRYBOT_DB"])
-	if err != nil {
-		t.Fatalf("opening the bot's store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("closing the second store handle: %v", err)
-		}
-	})
+	db := s.openStore()
 	e := &triageEnv{e2e: s, t: t, db: db}
 	// Every answer to a click has a response_url to go to.
 	t.Cleanup(func() {

@@ -29,11 +29,24 @@ type Cache struct {
 	group   singleflight.Group
 	mu      sync.Mutex
 	entries map[string]entry
+	// order lists stores oldest first. The TTL is the same for all, so it
+	// is also expiry order, and the oldest live entry is the one to evict.
+	// A key stored again, or forgotten, leaves a stale item behind, told
+	// apart by seq.
+	order []stored
+	head  int
+	seq   uint64
 }
 
 type entry struct {
 	issue   *sentry.Issue
 	expires time.Time
+	seq     uint64
+}
+
+type stored struct {
+	key string
+	seq uint64
 }
 
 // Options tune a Cache. Zero values take the defaults.
@@ -118,12 +131,30 @@ func (c *Cache) store(k string, is *sentry.Issue) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for k, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, k)
-			}
+	c.seq++
+	c.entries[k] = entry{issue: is, expires: now.Add(c.ttl), seq: c.seq}
+	c.order = append(c.order, stored{key: k, seq: c.seq})
+	c.evict(now)
+}
+
+// evict drops expired entries and, past MaxSize, the oldest live ones. Each
+// store costs amortised constant time, however full the cache is.
+func (c *Cache) evict(now time.Time) {
+	for c.head < len(c.order) {
+		front := c.order[c.head]
+		e, ok := c.entries[front.key]
+		live := ok && e.seq == front.seq
+		if live && now.Before(e.expires) && len(c.entries) <= c.max {
+			break
 		}
+		if live {
+			delete(c.entries, front.key)
+		}
+		c.order[c.head] = stored{}
+		c.head++
 	}
-	c.entries[k] = entry{issue: is, expires: now.Add(c.ttl)}
+	if c.head > 64 && c.head*2 > len(c.order) {
+		c.order = append(c.order[:0], c.order[c.head:]...)
+		c.head = 0
+	}
 }

@@ -136,3 +136,28 @@ func TestCallerCancellationDoesNotFailOthers(t *testing.T) {
 		t.Fatalf("second caller failed with the first caller's cancellation: %v", err)
 	}
 }
+
+func TestMaxSizeIsAHardBoundOldestGoFirst(t *testing.T) {
+	f := fetcherFn(func(ctx context.Context, org, id string) (*sentry.Issue, error) {
+		t.Errorf("Sentry asked for %s; every issue here is put", id)
+		return nil, context.Canceled
+	})
+	now := time.Unix(1_700_000_000, 0)
+	c := New(f, Options{MaxSize: 3, TTL: time.Minute, Now: func() time.Time { return now }})
+	for _, id := range []string{"1", "2", "3", "2", "4", "5"} {
+		c.Put("acme", id, &sentry.Issue{ID: id})
+		now = now.Add(time.Second)
+	}
+	if n := len(c.entries); n != 3 {
+		t.Fatalf("%d entries, want the cap of 3", n)
+	}
+	// "1" and "3" were the oldest stores still live; "2" was stored again.
+	for id, want := range map[string]bool{"1": false, "3": false, "2": true, "4": true, "5": true} {
+		if _, ok := c.lookup(key("acme", id)); ok != want {
+			t.Errorf("issue %s cached = %v, want %v", id, ok, want)
+		}
+	}
+	if len(c.order)-c.head > 4 {
+		t.Errorf("%d items queued for 3 entries; stale items are not dropped", len(c.order)-c.head)
+	}
+}
