@@ -107,7 +107,7 @@ func (c *Commands) helpEntries() []blocks.CommandHelp {
 	}
 	if c.d.Subs != nil {
 		entries = append(entries,
-			blocks.CommandHelp{Usage: "subscribe [project…] [query]", Example: "/sentry subscribe backend level:error is:unresolved", Summary: "post new matching issues in this channel"},
+			blocks.CommandHelp{Usage: "subscribe <project… | query>", Example: "/sentry subscribe backend level:error is:unresolved", Summary: "post new matching issues in this channel (give projects, a query, or both)"},
 			blocks.CommandHelp{Usage: "unsubscribe [project…] [query]", Example: "/sentry unsubscribe backend", Summary: "remove this channel's matching subscriptions (all of them without arguments)"},
 			blocks.CommandHelp{Usage: "subscriptions [all]", Example: "/sentry subscriptions", Summary: "this channel's subscriptions; every channel's for admins"})
 	}

@@ -106,9 +106,9 @@ func (c *Commands) listSubscriptions(ctx context.Context, cmd slack.SlashCommand
 	}
 	if len(subs) == 0 {
 		if all {
-			return c.private(ctx, cmd, "No channel has alert subscriptions. `/sentry subscribe [project…] [query]` in a channel adds one.")
+			return c.private(ctx, cmd, "No channel has alert subscriptions. `/sentry subscribe &lt;project… | query&gt;` in a channel adds one.")
 		}
-		return c.private(ctx, cmd, "This channel has no alert subscriptions. `/sentry subscribe [project…] [query]` adds one.")
+		return c.private(ctx, cmd, "This channel has no alert subscriptions. `/sentry subscribe &lt;project… | query&gt;` adds one.")
 	}
 	var b strings.Builder
 	if all {
