@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,10 +71,14 @@ func TestListenerHealthAndMetrics(t *testing.T) {
 		`sentrybot_ack_latency_seconds_count{type="events_api"} 1`,
 		`sentrybot_unfurls_total{result="ok"} 1`,
 		`sentrybot_sentry_requests_total{op="get issue",status="200"} 1`,
+		"sentrybot_sentry_breaker_open 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, body)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^go_goroutines [1-9][0-9]*$`).MatchString(body) {
+		t.Errorf("/metrics lacks a goroutine count:\n%s", body)
 	}
 	if strings.Contains(body, testSentryToken) || strings.Contains(body, testBotToken) {
 		t.Error("/metrics shows a token")

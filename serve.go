@@ -161,6 +161,12 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	replier := handlers.NewSlackReplier(api, httpClient, responseHosts(cfg.Slack.APIURL))
 	router := alerts.New(db, issues, api, log.With().Str("component", "alerts").Logger(), alerts.Options{
 		Org: org, RuleChannels: cfg.Alerts.RuleChannels, DefaultChannel: cfg.Alerts.DefaultChannel})
+	m.reg.GaugeFunc("sentrybot_sentry_breaker_open", "1 while calls to Sentry are held back after repeated failures (or one probe is let through), 0 otherwise.", func() float64 {
+		if sc.BreakerState() == sentry.BreakerClosed {
+			return 0
+		}
+		return 1
+	})
 	m.reg.GaugeFunc("sentrybot_outbox_depth", "Alerts and card updates waiting to reach Slack.", func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -103,7 +103,7 @@ type Error struct {
 	Op         string    // what was being done, e.g. "get issue"
 	StatusCode int       // HTTP status; 0 when no response arrived
 	Kind       Kind      // classification of the failure
-	RetryAt    time.Time // when a 429 (or 503) may be retried; zero if Sentry did not say
+	RetryAt    time.Time // when a 429 (or 503) may be retried, or when the circuit breaker lets a call through again; zero if unknown
 	Detail     string    // Sentry's own explanation, if the body had one
 	Err        error     // underlying cause, if any
 }
