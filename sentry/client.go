@@ -55,6 +55,8 @@ type Client struct {
 	observe   func(op string, status int, took time.Duration)
 	// breaker is shared by copies of the client made for other tokens.
 	breaker *breaker
+	// source, when set, gives the token of each call (tokensource.go).
+	source *tokenSource
 }
 
 // New checks cfg and returns a client. It makes no network calls.
@@ -126,6 +128,10 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // once without a request: a user hears so now instead of after a timeout,
 // and a struggling Sentry is not sent more work.
 func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, body, out any) (http.Header, error) {
+	c, err := c.sourced(ctx, op)
+	if err != nil {
+		return nil, err
+	}
 	t, err := c.breaker.admit(op, c.token)
 	if err != nil {
 		return nil, err
