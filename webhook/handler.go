@@ -30,6 +30,17 @@ type Replays interface {
 	ForgetSeen(ctx context.Context, key string) error
 }
 
+// Installations is told when sentrybot's Sentry public integration is
+// installed in an organization or removed from one (installation
+// webhooks). Installed exchanges the grant code for the installation's
+// token; it reports false, without an error, for an installation it
+// refuses (another organization's). Uninstalled drops the installation's
+// tokens; an unknown uuid is not an error. *apptoken.Manager fits.
+type Installations interface {
+	Installed(ctx context.Context, uuid, org, code string) (bool, error)
+	Uninstalled(ctx context.Context, uuid string) error
+}
+
 // Options tune the handler; zero values take the defaults.
 type Options struct {
 	MaxBody   int64         // largest body accepted; default 1 MiB
@@ -44,8 +55,16 @@ type Options struct {
 	// "other", since the header comes from anyone who can reach the
 	// listener and must not create new label values. Outcomes: accepted, duplicate, ignored, installation,
 	// bad_method, no_secret, oversized, bad_request, bad_signature, stale,
-	// malformed, receiver_failed.
+	// malformed, receiver_failed, installation_refused, installation_failed.
 	Outcome func(resource, outcome string, took time.Duration)
+	// Installations, if set, is told of installation webhooks ("created"
+	// and "deleted"); without it they are logged and answered 200.
+	Installations Installations
+	// InstallTimeout bounds the Installations call, which exchanges the
+	// grant code with Sentry. It outlives the request: the code is single
+	// use, so an exchange is not cut off when Sentry stops waiting for the
+	// answer. Default 15s.
+	InstallTimeout time.Duration
 }
 
 // Header names Sentry sends.
@@ -88,6 +107,9 @@ func NewHandler(secret []byte, r Receiver, replays Replays, log zerolog.Logger, 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.InstallTimeout <= 0 {
+		o.InstallTimeout = 15 * time.Second
+	}
 	h := &handler{
 		secret:   append([]byte(nil), secret...),
 		receiver: r,
@@ -113,7 +135,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// ev collects what every log line of this request carries; it never
 	// holds the signature, the secret or the body.
-	done := func(ev *zerolog.Event, status int, outcome, msg string, fields func(*zerolog.Event)) {
+	var done logDone = func(ev *zerolog.Event, status int, outcome, msg string, fields func(*zerolog.Event)) {
 		took := time.Since(start)
 		ev = ev.Str("resource", resource).Str("request_id", requestID).
 			Str("outcome", outcome).Int("status", status).Dur("latency", took)
@@ -184,7 +206,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done(h.log.Warn(), http.StatusBadRequest, "bad_request", "webhook refused: no resource header", nil)
 		return
 	}
-	a, installation, ok, err := parse(resource, body, now)
+	a, inst, ok, err := parse(resource, body, now)
 	if err != nil {
 		reply(http.StatusBadRequest, "malformed payload")
 		done(h.log.Warn(), http.StatusBadRequest, "malformed", "webhook refused: malformed payload", func(e *zerolog.Event) { e.Err(err) })
@@ -192,10 +214,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case a.Kind == KindInstallation:
-		reply(http.StatusOK, "ok")
-		done(h.log.Info(), http.StatusOK, "installation", "sentry integration installation changed", func(e *zerolog.Event) {
-			e.Str("action", a.Action).Str("installation", installation)
-		})
+		h.installation(r, a.Action, inst, deliveryID(requestID, signature), reply, done)
 		return
 	case !ok:
 		reply(http.StatusOK, "ignored")
@@ -203,16 +222,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// A delivery is named by Sentry's Request-ID, the same on Sentry's
-	// retries of it. Without one, by a hash of its signature (the same for
-	// the same body); the signature itself never reaches a log. Keying on
-	// the body always would drop a legitimate repeat: an issue resolved,
-	// reopened and resolved again can send byte-identical bodies.
-	a.DeliveryID = requestID
-	if a.DeliveryID == "" {
-		sum := sha256.Sum256([]byte(signature))
-		a.DeliveryID = "sig-" + hex.EncodeToString(sum[:16])
-	}
+	a.DeliveryID = deliveryID(requestID, signature)
 	fields := func(e *zerolog.Event) {
 		e.Str("action", a.Action).Str("issue_id", a.IssueID).Str("delivery_id", a.DeliveryID)
 	}
@@ -220,31 +230,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.ReceiveTimeout)
 	defer cancel()
-	marked := false
-	if h.replays != nil {
-		first, err := h.replays.MarkSeen(ctx, key, h.o.ReplayTTL)
-		switch {
-		case err != nil:
-			// A possible duplicate is better than a lost alert.
-			h.log.Warn().Err(err).Str("delivery_id", a.DeliveryID).Msg("could not record webhook delivery; accepting without replay check")
-		case !first:
-			reply(http.StatusOK, "duplicate")
-			done(h.log.Info(), http.StatusOK, "duplicate", "webhook already received; skipped", fields)
-			return
-		default:
-			marked = true
-		}
+	first, marked := h.markDelivery(ctx, key, a.DeliveryID)
+	if !first {
+		reply(http.StatusOK, "duplicate")
+		done(h.log.Info(), http.StatusOK, "duplicate", "webhook already received; skipped", fields)
+		return
 	}
 
 	if err := h.receiver.Receive(ctx, a); err != nil {
 		if marked {
-			// Sentry retries a failed delivery with the same Request-ID; it
-			// must be taken then. The request's context may be gone.
-			fctx, fcancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
-			if ferr := h.replays.ForgetSeen(fctx, key); ferr != nil {
-				h.log.Error().Err(ferr).Str("delivery_id", a.DeliveryID).Msg("could not forget webhook delivery; a retry of it will be skipped")
-			}
-			fcancel()
+			h.forgetDelivery(r, key, a.DeliveryID)
 		}
 		reply(http.StatusServiceUnavailable, "try again later")
 		done(h.log.Error(), http.StatusServiceUnavailable, "receiver_failed", "webhook could not be kept", func(e *zerolog.Event) { fields(e); e.Err(err) })
@@ -252,6 +247,112 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reply(http.StatusOK, "ok")
 	done(h.log.Info(), http.StatusOK, "accepted", "webhook received", fields)
+}
+
+// logDone writes the log line of a request and counts its outcome.
+type logDone func(ev *zerolog.Event, status int, outcome, msg string, fields func(*zerolog.Event))
+
+// installation answers an installation webhook: it hands "created" and
+// "deleted" to Installations, when there is one. The grant code is never
+// logged.
+func (h *handler) installation(r *http.Request, action string, in installation, delivery string, reply func(int, string), done logDone) {
+	fields := func(e *zerolog.Event) {
+		e.Str("action", action).Str("installation", in.UUID).Str("org", in.Org).Str("delivery_id", delivery)
+	}
+	switch {
+	case h.o.Installations == nil:
+		reply(http.StatusOK, "ok")
+		done(h.log.Info(), http.StatusOK, "installation", "sentry integration installation changed", fields)
+		return
+	case action != "created" && action != "deleted":
+		reply(http.StatusOK, "ignored")
+		done(h.log.Debug(), http.StatusOK, "ignored", "webhook ignored: nothing to do for this installation action", fields)
+		return
+	case in.UUID == "" || action == "created" && in.Code == "":
+		reply(http.StatusBadRequest, "malformed payload")
+		done(h.log.Warn(), http.StatusBadRequest, "malformed", "webhook refused: installation payload lacks data.installation.uuid or, when created, its code", fields)
+		return
+	}
+
+	key := "webhook:" + delivery
+	// The exchange runs to its end even if Sentry hangs up: a grant code
+	// Sentry has taken but whose token never arrived cannot be used again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.o.InstallTimeout)
+	defer cancel()
+	first, marked := h.markDelivery(ctx, key, delivery)
+	if !first {
+		reply(http.StatusOK, "duplicate")
+		done(h.log.Info(), http.StatusOK, "duplicate", "webhook already received; skipped", fields)
+		return
+	}
+	fail := func(err error) {
+		if marked {
+			h.forgetDelivery(r, key, delivery)
+		}
+		reply(http.StatusServiceUnavailable, "try again later")
+		done(h.log.Error(), http.StatusServiceUnavailable, "installation_failed", "sentry integration "+action+" webhook could not be handled", func(e *zerolog.Event) { fields(e); e.Err(err) })
+	}
+
+	if action == "deleted" {
+		if err := h.o.Installations.Uninstalled(ctx, in.UUID); err != nil {
+			fail(err)
+			return
+		}
+		reply(http.StatusOK, "ok")
+		done(h.log.Info(), http.StatusOK, "installation", "sentry integration uninstalled", fields)
+		return
+	}
+	taken, err := h.o.Installations.Installed(ctx, in.UUID, in.Org, in.Code)
+	switch {
+	case err != nil:
+		fail(err)
+	case !taken:
+		reply(http.StatusForbidden, "refused")
+		done(h.log.Warn(), http.StatusForbidden, "installation_refused", "sentry integration installation refused", fields)
+	default:
+		reply(http.StatusOK, "ok")
+		done(h.log.Info(), http.StatusOK, "installation", "sentry integration installed", fields)
+	}
+}
+
+// deliveryID names a delivery by Sentry's Request-ID, the same on Sentry's
+// retries of it. Without one, by a hash of its signature (the same for the
+// same body); the signature itself never reaches a log. Keying on the body
+// always would drop a legitimate repeat: an issue resolved, reopened and
+// resolved again can send byte-identical bodies.
+func deliveryID(requestID, signature string) string {
+	if requestID != "" {
+		return requestID
+	}
+	sum := sha256.Sum256([]byte(signature))
+	return "sig-" + hex.EncodeToString(sum[:16])
+}
+
+// markDelivery records the delivery key. first is false for a delivery
+// already taken; marked says whether the key was recorded, and so must be
+// forgotten if the work fails.
+func (h *handler) markDelivery(ctx context.Context, key, delivery string) (first, marked bool) {
+	if h.replays == nil {
+		return true, false
+	}
+	first, err := h.replays.MarkSeen(ctx, key, h.o.ReplayTTL)
+	if err != nil {
+		// A possible duplicate is better than a lost alert.
+		h.log.Warn().Err(err).Str("delivery_id", delivery).Msg("could not record webhook delivery; accepting without replay check")
+		return true, false
+	}
+	return first, first
+}
+
+// forgetDelivery drops the key of a delivery whose work failed: Sentry
+// retries it with the same Request-ID, and it must be taken then. The
+// request's context may be gone.
+func (h *handler) forgetDelivery(r *http.Request, key, delivery string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+	defer cancel()
+	if err := h.replays.ForgetSeen(ctx, key); err != nil {
+		h.log.Error().Err(err).Str("delivery_id", delivery).Msg("could not forget webhook delivery; a retry of it will be skipped")
+	}
 }
 
 func resourceLabel(resource string) string {

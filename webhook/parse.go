@@ -63,6 +63,24 @@ type issueData struct {
 	} `json:"issue"`
 }
 
+// installData is data of an installation webhook. The code is a grant
+// code: it is handed on, never logged.
+type installData struct {
+	Installation struct {
+		UUID         string `json:"uuid"`
+		Code         string `json:"code"`
+		Organization struct {
+			Slug string `json:"slug"`
+		} `json:"organization"`
+	} `json:"installation"`
+}
+
+// installation is what an installation webhook says: which installation,
+// of which organization, and for action "created" the grant code.
+type installation struct {
+	UUID, Org, Code string
+}
+
 // Parse turns the body of a webhook of the given resource into an Alert.
 // The bool says whether there is something to do: false for resources and
 // actions sentrybot does not act on, and for installation webhooks (whose
@@ -73,18 +91,20 @@ func Parse(resource string, body []byte, receivedAt time.Time) (alerts.Alert, bo
 	return a, ok, err
 }
 
-// parse is Parse that also returns the installation uuid for the log.
-func parse(resource string, body []byte, receivedAt time.Time) (alerts.Alert, string, bool, error) {
+// parse is Parse that also returns what the payload says of the
+// installation: its uuid for every resource, and more for installation
+// webhooks.
+func parse(resource string, body []byte, receivedAt time.Time) (alerts.Alert, installation, bool, error) {
 	switch resource {
 	case ResourceEventAlert, ResourceIssue, ResourceInstallation:
 	default:
-		return alerts.Alert{}, "", false, nil
+		return alerts.Alert{}, installation{}, false, nil
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return alerts.Alert{}, "", false, fmt.Errorf("webhook: decode %s payload: %w", resource, err)
+		return alerts.Alert{}, installation{}, false, fmt.Errorf("webhook: decode %s payload: %w", resource, err)
 	}
-	inst := env.Installation.UUID
+	inst := installation{UUID: env.Installation.UUID}
 	a := alerts.Alert{Action: env.Action, ReceivedAt: receivedAt}
 	var ok bool
 	var err error
@@ -99,12 +119,32 @@ func parse(resource string, body []byte, receivedAt time.Time) (alerts.Alert, st
 		a.Kind = KindInstallation
 		if env.Action == "" {
 			err = errors.New("webhook: installation payload has no action")
+			break
 		}
+		err = parseInstallation(&inst, env)
 	}
 	if err != nil {
 		return alerts.Alert{}, inst, false, err
 	}
 	return a, inst, ok, nil
+}
+
+// parseInstallation reads data.installation, whose uuid wins over the
+// top-level one; an installation webhook without data is left as it is.
+func parseInstallation(inst *installation, env envelope) error {
+	if isNull(env.Data) {
+		return nil
+	}
+	var d installData
+	if err := json.Unmarshal(env.Data, &d); err != nil {
+		return fmt.Errorf("webhook: decode installation data: %w", err)
+	}
+	if d.Installation.UUID != "" {
+		inst.UUID = d.Installation.UUID
+	}
+	inst.Org = d.Installation.Organization.Slug
+	inst.Code = d.Installation.Code
+	return nil
 }
 
 func parseEventAlert(a *alerts.Alert, env envelope) (bool, error) {

@@ -101,10 +101,39 @@ func TestParseInstallation(t *testing.T) {
 	for _, action := range []string{"created", "deleted"} {
 		body := `{"action":"` + action + `","data":{},"installation":{"uuid":"u-1"}}`
 		a, inst, ok, err := parse("installation", []byte(body), time.Time{})
-		if err != nil || ok || a.Kind != KindInstallation || a.Action != action || inst != "u-1" {
-			t.Errorf("%s: a=%+v inst=%q ok=%v err=%v", action, a, inst, ok, err)
+		if err != nil || ok || a.Kind != KindInstallation || a.Action != action || inst != (installation{UUID: "u-1"}) {
+			t.Errorf("%s: a=%+v inst=%+v ok=%v err=%v", action, a, inst, ok, err)
 		}
 	}
+
+	t.Run("Documented", func(t *testing.T) {
+		// The payload of Sentry's installation webhook documentation.
+		body := `{"action":"created","actor":{"id":1,"name":"Meredith Heller","type":"user"},
+			"data":{"installation":{"status":"pending","organization":{"slug":"test-org"},
+				"app":{"uuid":"2ebf071f-28df-4989-aca9-c37c763b278f","slug":"webhooks-galore"},
+				"code":"f3c71b491e3949b6b033ae45312a4fcb","uuid":"a8e5d37a-696c-4c54-adb5-b3f28d64c7de"}},
+			"installation":{"uuid":"a8e5d37a-696c-4c54-adb5-b3f28d64c7de"}}`
+		a, inst, ok, err := parse("installation", []byte(body), time.Time{})
+		want := installation{UUID: "a8e5d37a-696c-4c54-adb5-b3f28d64c7de", Org: "test-org", Code: "f3c71b491e3949b6b033ae45312a4fcb"}
+		if err != nil || ok || a.Action != "created" || inst != want {
+			t.Errorf("a=%+v inst=%+v ok=%v err=%v; want %+v", a, inst, ok, err, want)
+		}
+	})
+
+	t.Run("DataUUIDWins", func(t *testing.T) {
+		body := `{"action":"deleted","data":{"installation":{"uuid":"u-data"}},"installation":{"uuid":"u-top"}}`
+		_, inst, _, err := parse("installation", []byte(body), time.Time{})
+		if err != nil || inst.UUID != "u-data" {
+			t.Errorf("inst=%+v err=%v, want data.installation.uuid", inst, err)
+		}
+	})
+
+	t.Run("MalformedData", func(t *testing.T) {
+		body := `{"action":"created","data":{"installation":"nope"}}`
+		if _, _, _, err := parse("installation", []byte(body), time.Time{}); err == nil || !strings.Contains(err.Error(), "installation data") {
+			t.Errorf("err = %v, want a decode error", err)
+		}
+	})
 }
 
 func TestParseErrors(t *testing.T) {
