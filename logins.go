@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
+	"sentrybot/apptoken"
 	"sentrybot/authz"
 	"sentrybot/config"
 	"sentrybot/handlers"
@@ -20,17 +22,13 @@ import (
 
 // newLogins builds the per-user Sentry login service when a Sentry OAuth
 // application is configured, and nil otherwise.
-func newLogins(cfg *config.Config, db *store.DB, sc *sentry.Client, auth oauth.Linker, api *slack.Client, httpClient *http.Client, log zerolog.Logger) (*oauth.Service, error) {
+func newLogins(cfg *config.Config, db *store.DB, box func() (*secrets.Box, error), sc *sentry.Client, auth oauth.Linker, api *slack.Client, httpClient *http.Client, log zerolog.Logger) (*oauth.Service, error) {
 	if cfg.Sentry.OAuth.ClientID == "" {
 		return nil, nil
 	}
-	key, err := secretKey(cfg, db, log)
+	b, err := box()
 	if err != nil {
 		return nil, err
-	}
-	box, err := secrets.NewBox(key)
-	if err != nil {
-		return nil, fmt.Errorf("secret key: %w", err)
 	}
 	return oauth.New(oauth.Config{
 		SentryURL:    cfg.Sentry.URL,
@@ -39,7 +37,47 @@ func newLogins(cfg *config.Config, db *store.DB, sc *sentry.Client, auth oauth.L
 		ClientSecret: cfg.Sentry.OAuth.ClientSecret.Reveal(),
 		Org:          cfg.Sentry.Org,
 		HTTPClient:   httpClient,
-	}, db, box, sc, auth, slackNotifier{api}, log)
+	}, db, b, sc, auth, slackNotifier{api}, log)
+}
+
+// newApps builds the keeper of a Sentry public integration's installation
+// token when the integration is configured, and nil otherwise.
+func newApps(cfg *config.Config, db *store.DB, box func() (*secrets.Box, error), httpClient *http.Client, log zerolog.Logger) (*apptoken.Manager, error) {
+	if cfg.Sentry.App.ClientID == "" {
+		return nil, nil
+	}
+	b, err := box()
+	if err != nil {
+		return nil, err
+	}
+	m, err := apptoken.New(apptoken.Config{
+		SentryURL:    cfg.Sentry.URL,
+		ClientID:     cfg.Sentry.App.ClientID,
+		ClientSecret: cfg.Sentry.WebhookSecret.Reveal(),
+		Org:          cfg.Sentry.Org,
+		UserAgent:    userAgent(),
+		HTTPClient:   httpClient,
+	}, db, b, log)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("sentry app: %w", err))
+	}
+	return m, nil
+}
+
+// sealer opens the box that encrypts the tokens sentrybot stores, once,
+// and only if something needs it.
+func sealer(cfg *config.Config, db *store.DB, log zerolog.Logger) func() (*secrets.Box, error) {
+	return sync.OnceValues(func() (*secrets.Box, error) {
+		key, err := secretKey(cfg, db, log)
+		if err != nil {
+			return nil, err
+		}
+		b, err := secrets.NewBox(key)
+		if err != nil {
+			return nil, fmt.Errorf("secret key: %w", err)
+		}
+		return b, nil
+	})
 }
 
 // secretKey is SENTRYBOT_SECRET_KEY, or the key file beside the database,

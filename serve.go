@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"sentrybot/alerts"
+	"sentrybot/apptoken"
 	"sentrybot/authz"
 	"sentrybot/bot"
 	"sentrybot/config"
@@ -106,7 +107,8 @@ type app struct {
 	bot    *bot.Bot
 	web    *web.Server // nil unless http.listen is set
 	alerts *alerts.Service
-	poller *poller.Poller // nil unless alerts.poll_interval is set
+	poller *poller.Poller    // nil unless alerts.poll_interval is set
+	apps   *apptoken.Manager // nil unless sentry.app.client_id is set
 }
 
 func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOptions) (*app, error) {
@@ -152,6 +154,17 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	}
 
 	org := cfg.Sentry.Org
+	box := sealer(cfg, db, log)
+	apps, err := newApps(cfg, db, box, httpClient, log.With().Str("component", "apptoken").Logger())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if apps != nil {
+		// Calls carry the installation's token once Sentry has given one,
+		// and sentry.token until then (or after an uninstall).
+		sc = sc.WithTokenSource(apps.Bearer)
+	}
 	// Two thousand issues cover any burst of shared links; the cap keeps
 	// memory flat when every link names a new issue.
 	issues := issuecache.New(sc, issuecache.Options{MaxSize: 2000})
@@ -181,7 +194,7 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	// webhook, or the poller); the clicked card is redrawn at once, and its
 	// "… by @user" line is kept for those later redraws.
 	triage.KeepFooters(db)
-	logins, err := newLogins(cfg, db, sc, auth, api, httpClient, log.With().Str("component", "oauth").Logger())
+	logins, err := newLogins(cfg, db, box, sc, auth, api, httpClient, log.With().Str("component", "oauth").Logger())
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -210,7 +223,7 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 	botCfg.TeamID = team
 	b := bot.New(api, db, h, log.With().Str("component", "bot").Logger(), botCfg)
 
-	a := &app{log: log, db: db, slack: api, bot: b, alerts: router}
+	a := &app{log: log, db: db, slack: api, bot: b, alerts: router, apps: apps}
 	if cfg.Alerts.PollInterval > 0 {
 		a.poller = poller.New(db, pollSubscriptions{db}, sc, router, log.With().Str("component", "poller").Logger(),
 			poller.Options{Org: org, Interval: cfg.Alerts.PollInterval})
@@ -221,7 +234,7 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 			// Without a secret every webhook is refused with 401, and the
 			// handler logs why.
 			Webhook: webhook.NewHandler([]byte(cfg.Sentry.WebhookSecret.Reveal()), router, db,
-				log.With().Str("component", "webhook").Logger(), webhook.Options{}),
+				log.With().Str("component", "webhook").Logger(), webhookOptions(apps)),
 			Healthy: healthy(b.Connected, db.Writable),
 			Extra:   extraRoutes(logins),
 			Metrics: m.reg.Handler(),
@@ -229,6 +242,16 @@ func newApp(ctx context.Context, cfg *config.Config, log zerolog.Logger, o appOp
 		})
 	}
 	return a, nil
+}
+
+// webhookOptions hands installation webhooks to apps, when there is one. A
+// nil *Manager must not become a non-nil interface.
+func webhookOptions(apps *apptoken.Manager) webhook.Options {
+	var o webhook.Options
+	if apps != nil {
+		o.Installations = apps
+	}
+	return o
 }
 
 // extraRoutes are the sign-in pages, when Sentry logins are configured.
@@ -337,6 +360,13 @@ func (a *app) serve(ctx context.Context) error {
 			a.log.Error().Err(err).Msg("alert router stopped")
 		}
 	})
+	if a.apps != nil {
+		workers.Go(func() {
+			if err := a.apps.Run(ctx); err != nil {
+				a.log.Error().Err(err).Msg("installation token renewal stopped")
+			}
+		})
+	}
 	if a.poller != nil {
 		workers.Go(func() {
 			if err := a.poller.Run(ctx); err != nil {

@@ -50,6 +50,9 @@ type Config struct {
 			ClientID     string
 			ClientSecret Secret
 		}
+		// App is a Sentry public integration sentrybot is installed as;
+		// its client secret is WebhookSecret.
+		App struct{ ClientID string }
 	}
 	Store struct{ Path string }
 	Log   struct {
@@ -126,6 +129,7 @@ const (
 	keySecretKey           = "secret key"
 	keyAlertsRuleChannels  = "alerts.rule_channels"
 	keyAlertsPollInterval  = "alerts.poll_interval"
+	keyAppClientID         = "sentry.app.client_id"
 )
 
 // table is the Configuration table of DESIGN.md, in its order. Validation
@@ -152,6 +156,8 @@ var table = []row{
 	// Added by the alert-routing issue, after the contract's table.
 	{key: keyAlertsRuleChannels, env: "SENTRYBOT_ALERT_RULE_CHANNELS", list: true},
 	{key: keyAlertsPollInterval, env: "SENTRYBOT_POLL_INTERVAL"},
+	// Added by the per-user OAuth issue (its optional public integration).
+	{key: keyAppClientID, env: "SENTRY_APP_CLIENT_ID"},
 }
 
 func lookup(key string) row {
@@ -430,6 +436,19 @@ func build(values map[string]value) (*Config, *Error) {
 		}
 		c.Alerts.PollInterval = d
 	}
+
+	// sentry.app.client_id: a public integration's installation token is
+	// exchanged with its client id and secret (the webhook secret), and its
+	// grant code arrives by webhook.
+	if v := get(keyAppClientID); v != "" {
+		if c.Sentry.WebhookSecret == "" {
+			return nil, fail(keySentryWebhookSecret, true, "the client secret of the Sentry integration, because sentry.app.client_id is set", "")
+		}
+		if c.HTTP.Listen == "" {
+			return nil, fail(keyHTTPListen, true, "host:port like 127.0.0.1:8080, because sentry.app.client_id is set and the installation webhook arrives there", "")
+		}
+		c.Sentry.App.ClientID = v
+	}
 	return c, nil
 }
 
@@ -593,6 +612,7 @@ func (c *Config) Redacted() []Setting {
 		keySecretKey:           c.SecretKey.String(),
 		keyAlertsRuleChannels:  ruleChannelsText(c.Alerts.RuleChannels),
 		keyAlertsPollInterval:  durationText(c.Alerts.PollInterval),
+		keyAppClientID:         c.Sentry.App.ClientID,
 	}
 	out := make([]Setting, len(table))
 	for i, r := range table {

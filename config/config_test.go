@@ -109,6 +109,8 @@ func effective(c *Config, key string) string {
 		return c.SecretKey.Reveal()
 	case keyAlertsRuleChannels:
 		return ruleChannelsText(c.Alerts.RuleChannels)
+	case keyAppClientID:
+		return c.Sentry.App.ClientID
 	case keyAlertsPollInterval:
 		return durationText(c.Alerts.PollInterval)
 	}
@@ -152,6 +154,7 @@ func TestLoadDefaults(t *testing.T) {
 		keySecretKey:           "",
 		keyAlertsRuleChannels:  "",
 		keyAlertsPollInterval:  "",
+		keyAppClientID:         "",
 	}
 	if len(want) != len(table) {
 		t.Fatalf("test covers %d settings, table has %d", len(want), len(table))
@@ -189,6 +192,7 @@ func TestLoadEachSetting(t *testing.T) {
 		keySecretKey:           {secretKey, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"},
 		keyAlertsRuleChannels:  {"File rule=C0FILE", "Env rule=#env-alerts"},
 		keyAlertsPollInterval:  {"1m0s", "5m0s"},
+		keyAppClientID:         {"file-app", "env-app"},
 	}
 	// The OAuth rows need each other and a public URL.
 	base := requiredEnv.with(
@@ -196,6 +200,7 @@ func TestLoadEachSetting(t *testing.T) {
 		"SENTRY_OAUTH_CLIENT_SECRET", "base-secret",
 		"SENTRYBOT_PUBLIC_URL", "https://base.example.com",
 		"SENTRYBOT_HTTP_LISTEN", "127.0.0.1:8080",
+		"SENTRY_WEBHOOK_SECRET", "base-webhook",
 	)
 	for _, r := range table {
 		s, ok := samples[r.key]
@@ -354,6 +359,8 @@ func TestLoadErrors(t *testing.T) {
 		{"OAuthIDWithoutSecret", "", []string{"SENTRY_OAUTH_CLIENT_ID", "id", "SENTRYBOT_PUBLIC_URL", "https://bot.example.com"}, keyOAuthClientSecret, true, ""},
 		{"OAuthWithoutPublicURL", "", append(oauth[:4:4], "SENTRYBOT_PUBLIC_URL", ""), keyHTTPPublicURL, true, ""},
 		{"OAuthWithoutListener", "", append(oauth[:6:6], "SENTRYBOT_HTTP_LISTEN", ""), keyHTTPListen, true, ""},
+		{"AppWithoutSecret", "", []string{"SENTRY_APP_CLIENT_ID", "app", "SENTRYBOT_HTTP_LISTEN", ":8080"}, keySentryWebhookSecret, true, ""},
+		{"AppWithoutListener", "", []string{"SENTRY_APP_CLIENT_ID", "app", "SENTRY_WEBHOOK_SECRET", "s"}, keyHTTPListen, true, ""},
 		{"SecretKeyNotBase64", "", []string{"SENTRYBOT_SECRET_KEY", "0SECRET!!not*base64"}, keySecretKey, false, "not base64"},
 		{"SecretKeyShort", "", []string{"SENTRYBOT_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZg=="}, keySecretKey, false, "16 bytes"},
 		{"SecretKeyLong", "", []string{"SENTRYBOT_SECRET_KEY", strings.Repeat("A", 44)}, keySecretKey, false, "33 bytes"},

@@ -34,6 +34,8 @@ var designTable = []struct{ key, env string }{
 	// Rows the alert-routing issue added after the contract's table.
 	{"alerts.rule_channels", "SENTRYBOT_ALERT_RULE_CHANNELS"},
 	{"alerts.poll_interval", "SENTRYBOT_POLL_INTERVAL"},
+	// Added by the per-user OAuth issue, for a Sentry public integration.
+	{"sentry.app.client_id", "SENTRY_APP_CLIENT_ID"},
 }
 
 func TestTableMatchesDesign(t *testing.T) {
