@@ -30,6 +30,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sentrybot/internal/flight"
 	"sentrybot/secrets"
 	"sentrybot/store"
 )
@@ -99,21 +100,11 @@ type Manager struct {
 	http      *http.Client
 	kick      chan struct{} // wakes Run when the installation changes
 
+	// flights shares one renewal among concurrent callers.
+	flights flight.Group[struct{}, string]
+
 	mu     sync.Mutex
-	flight *flight
 	failed *failure
-
-	// onJoin, when set, is called each time a Token caller waits for a
-	// renewal another caller started. Tests use it.
-	onJoin func()
-}
-
-// flight is one renewal in progress; waiters read token and err after done
-// is closed.
-type flight struct {
-	done  chan struct{}
-	token string
-	err   error
 }
 
 // failure is the last renewal that failed, which holds back the next one
@@ -368,45 +359,15 @@ func (m *Manager) settled(in store.AppInstall) (tok string, done bool, err error
 // runs detached from ctx, so a caller that gives up does not fail the
 // others.
 func (m *Manager) sharedRefresh(ctx context.Context) (string, error) {
-	m.mu.Lock()
-	f, joined := m.flight, m.flight != nil
-	if !joined {
-		f = &flight{done: make(chan struct{})}
-		m.flight = f
+	tok, err := m.flights.Do(ctx, struct{}{}, refreshTimeout, m.refresh)
+	switch {
+	case errors.Is(err, flight.ErrPanic):
+		m.log.Error().Err(err).Msg("renewal of the installation token panicked")
+		return "", errors.New("apptoken: renewing the installation token: panic")
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return "", fmt.Errorf("apptoken: waiting for the renewal of the installation token: %w", err)
 	}
-	onJoin := m.onJoin
-	m.mu.Unlock()
-
-	if joined {
-		if onJoin != nil {
-			onJoin()
-		}
-	} else {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-		go func() {
-			// Waiters must be released whatever happens, and a panic here
-			// has no handler above it to recover it.
-			defer func() {
-				if r := recover(); r != nil {
-					m.log.Error().Interface("panic", r).Msg("renewal of the installation token panicked")
-					f.token, f.err = "", errors.New("apptoken: renewing the installation token: panic")
-				}
-				cancel()
-				m.mu.Lock()
-				m.flight = nil
-				m.mu.Unlock()
-				close(f.done)
-			}()
-			f.token, f.err = m.refresh(rctx)
-		}()
-	}
-
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", fmt.Errorf("apptoken: waiting for the renewal of the installation token: %w", ctx.Err())
-	}
+	return tok, err
 }
 
 // refresh is one renewal of the stored installation's tokens: with the

@@ -61,13 +61,16 @@ func (s *syncBuffer) String() string {
 // gate holds requests to the authorizations endpoint until opened, when
 // armed.
 type gate struct {
-	armed atomic.Bool
-	open  chan struct{}
-	next  http.RoundTripper
+	armed   atomic.Bool
+	open    chan struct{}
+	next    http.RoundTripper
+	waiting atomic.Int32 // requests held at the gate now
 }
 
 func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	if g.armed.Load() && strings.Contains(r.URL.Path, "/authorizations/") {
+		g.waiting.Add(1)
+		defer g.waiting.Add(-1)
 		select {
 		case <-g.open:
 		case <-r.Context().Done():
@@ -402,7 +405,7 @@ func TestTokenRenewal(t *testing.T) {
 		rg.clock.Advance(7*time.Hour + 45*time.Minute)
 		const n = 8
 		var joined atomic.Int32
-		rg.m.onJoin = func() {
+		rg.m.flights.OnJoin = func() {
 			if joined.Add(1) == n-1 {
 				close(rg.gate.open)
 			}
@@ -537,14 +540,9 @@ func TestTokenRenewal(t *testing.T) {
 			_, err := rg.m.Token(ctx)
 			done <- err
 		}()
-		// Wait for the renewal to be in flight, then uninstall.
-		for {
-			rg.m.mu.Lock()
-			inFlight := rg.m.flight != nil
-			rg.m.mu.Unlock()
-			if inFlight {
-				break
-			}
+		// Wait for the renewal to be in flight (held at the gate), then
+		// uninstall.
+		for rg.gate.waiting.Load() == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		if err := rg.m.Uninstalled(ctx, in.UUID); err != nil {

@@ -20,12 +20,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"sentrybot/authz"
+	"sentrybot/internal/flight"
 	"sentrybot/secrets"
 	"sentrybot/sentry"
 	"sentrybot/store"
@@ -117,23 +117,11 @@ type Service struct {
 	log       zerolog.Logger
 	http      *http.Client
 
-	mu      sync.Mutex
-	flights map[userKey]*flight
-
-	// onJoin, when set, is called each time a Token caller waits for a
-	// refresh another caller started. Tests use it.
-	onJoin func()
+	// flights shares one refresh among a user's concurrent callers.
+	flights flight.Group[userKey, string]
 }
 
 type userKey struct{ team, user string }
-
-// flight is one refresh in progress; waiters read token and err after done
-// is closed.
-type flight struct {
-	done  chan struct{}
-	token string
-	err   error
-}
 
 // New checks cfg and returns a Service. notify may be nil (users are then
 // not told in Slack). It makes no network calls.
@@ -176,9 +164,8 @@ func New(cfg Config, db *store.DB, box *secrets.Box, members Members, linker Lin
 	return &Service{
 		cfg: cfg, sentryURL: sentryURL, publicURL: publicURL,
 		db: db, box: box, members: members, linker: linker, notify: notify,
-		log:     log.With().Str("component", "oauth").Logger(),
-		http:    &hc,
-		flights: map[userKey]*flight{},
+		log:  log.With().Str("component", "oauth").Logger(),
+		http: &hc,
 	}, nil
 }
 
@@ -318,46 +305,17 @@ func (s *Service) openAccess(t store.OAuthToken) (string, error) {
 // refresh runs detached from ctx, so a caller that gives up does not fail
 // the others.
 func (s *Service) sharedRefresh(ctx context.Context, teamID, userID, rejected string) (string, error) {
-	key := userKey{teamID, userID}
-	s.mu.Lock()
-	f, joined := s.flights[key]
-	if !joined {
-		f = &flight{done: make(chan struct{})}
-		s.flights[key] = f
+	tok, err := s.flights.Do(ctx, userKey{teamID, userID}, refreshTimeout, func(rctx context.Context) (string, error) {
+		return s.refresh(rctx, teamID, userID, rejected)
+	})
+	switch {
+	case errors.Is(err, flight.ErrPanic):
+		s.log.Error().Err(err).Str("team", teamID).Str("user", userID).Msg("token refresh panicked")
+		return "", fmt.Errorf("oauth: refreshing the token of %s/%s: panic", teamID, userID)
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return "", fmt.Errorf("oauth: token of %s/%s: waiting for the refresh: %w", teamID, userID, err)
 	}
-	onJoin := s.onJoin
-	s.mu.Unlock()
-
-	if joined {
-		if onJoin != nil {
-			onJoin()
-		}
-	} else {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-		go func() {
-			// Waiters must be released whatever happens, and a panic here
-			// has no handler above it to recover it.
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error().Str("team", teamID).Str("user", userID).Interface("panic", r).Msg("token refresh panicked")
-					f.token, f.err = "", fmt.Errorf("oauth: refreshing the token of %s/%s: panic", teamID, userID)
-				}
-				cancel()
-				s.mu.Lock()
-				delete(s.flights, key)
-				s.mu.Unlock()
-				close(f.done)
-			}()
-			f.token, f.err = s.refresh(rctx, teamID, userID, rejected)
-		}()
-	}
-
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", fmt.Errorf("oauth: token of %s/%s: waiting for the refresh: %w", teamID, userID, ctx.Err())
-	}
+	return tok, err
 }
 
 // refresh is one refresh of the user's tokens. A token still fresh is kept,

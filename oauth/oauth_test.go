@@ -638,16 +638,15 @@ func TestTokenRefresh(t *testing.T) {
 		const n = 20
 		var joins int
 		allJoined := make(chan struct{})
-		e.svc.mu.Lock()
-		e.svc.onJoin = func() {
-			e.svc.mu.Lock()
-			defer e.svc.mu.Unlock()
+		var mu sync.Mutex
+		e.svc.flights.OnJoin = func() {
+			mu.Lock()
+			defer mu.Unlock()
 			joins++
 			if joins == n-1 {
 				close(allJoined)
 			}
 		}
-		e.svc.mu.Unlock()
 		// The refresh is held until every other caller waits for it, so
 		// all 20 are in Token at once.
 		e.sentry.set(func(f *fakeSentry) {
@@ -675,11 +674,11 @@ func TestTokenRefresh(t *testing.T) {
 		if refreshes != 1 {
 			t.Errorf("%d refresh requests, want exactly 1", refreshes)
 		}
-		e.svc.mu.Lock()
+		mu.Lock()
 		if joins != n-1 {
 			t.Errorf("%d callers joined the refresh, want %d", joins, n-1)
 		}
-		e.svc.mu.Unlock()
+		mu.Unlock()
 		if access == first {
 			t.Fatal("the fake issued no new token")
 		}
