@@ -151,7 +151,7 @@ func (db *DB) Subscriptions(ctx context.Context, channelID string) ([]Subscripti
 		q += ` WHERE channel_id = ?`
 		args = append(args, channelID)
 	}
-	list, err := queryAll(ctx, db.db, scanSubscription, q+` ORDER BY id`, args...)
+	list, err := queryAll(ctx, prepared{db}, scanSubscription, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: subscriptions %s: %w", channelID, err)
 	}
@@ -233,7 +233,7 @@ func recordCard(ctx context.Context, x cardExecer, c Card, now time.Time) error 
 // RecordCard remembers a card so that changes to its issue update it. A
 // card with the same channel, ts and unfurl URL is replaced.
 func (db *DB) RecordCard(ctx context.Context, c Card) error {
-	if err := recordCard(ctx, db.db, c, db.Now()); err != nil {
+	if err := recordCard(ctx, prepared{db}, c, db.Now()); err != nil {
 		return fmt.Errorf("store: record card %s/%s: %w", c.ChannelID, c.TS, err)
 	}
 	return nil
@@ -254,7 +254,7 @@ func scanCard(r rowScanner) (Card, error) {
 // CardsForIssue lists the issue's cards posted at or after since, oldest
 // first.
 func (db *DB) CardsForIssue(ctx context.Context, issueID string, since time.Time) ([]Card, error) {
-	list, err := queryAll(ctx, db.db, scanCard,
+	list, err := queryAll(ctx, prepared{db}, scanCard,
 		`SELECT `+cardColumns+` FROM cards WHERE issue_id = ? AND posted_at >= ?
 		 ORDER BY posted_at, channel_id, ts, unfurl_url`, issueID, since.UnixMilli())
 	if err != nil {
@@ -375,8 +375,13 @@ func scanInbox(r rowScanner) (InboxItem, error) {
 	return it, nil
 }
 
+// querier runs a query: the DB (prepared statements) or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // queryAll runs q and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db querier, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -395,7 +400,7 @@ func queryAll[T any](ctx context.Context, db *sql.DB, scan func(rowScanner) (T, 
 
 // DueInbox returns up to limit pending inbox items due at now, oldest first.
 func (db *DB) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxItem, error) {
-	list, err := queryAll(ctx, db.db, scanInbox,
+	list, err := queryAll(ctx, prepared{db}, scanInbox,
 		`SELECT `+inboxColumns+` FROM alert_inbox WHERE state = 'pending' AND next_at <= ?
 		 ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
@@ -406,7 +411,7 @@ func (db *DB) DueInbox(ctx context.Context, now time.Time, limit int) ([]InboxIt
 
 // InboxItems lists the inbox items in a state, oldest first.
 func (db *DB) InboxItems(ctx context.Context, state string) ([]InboxItem, error) {
-	list, err := queryAll(ctx, db.db, scanInbox,
+	list, err := queryAll(ctx, prepared{db}, scanInbox,
 		`SELECT `+inboxColumns+` FROM alert_inbox WHERE state = ? ORDER BY id`, state)
 	if err != nil {
 		return nil, fmt.Errorf("store: inbox items %s: %w", state, err)
@@ -509,7 +514,7 @@ func scanOutbox(r rowScanner) (OutboxItem, error) {
 // DueOutbox returns up to limit pending outbox items due at now, oldest
 // first.
 func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
-	list, err := queryAll(ctx, db.db, scanOutbox,
+	list, err := queryAll(ctx, prepared{db}, scanOutbox,
 		`SELECT `+outboxColumns+` FROM alert_outbox WHERE state = 'pending' AND next_at <= ?
 		 ORDER BY id LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
@@ -520,7 +525,7 @@ func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Outbox
 
 // OutboxItems lists the outbox items in a state, oldest first.
 func (db *DB) OutboxItems(ctx context.Context, state string) ([]OutboxItem, error) {
-	list, err := queryAll(ctx, db.db, scanOutbox,
+	list, err := queryAll(ctx, prepared{db}, scanOutbox,
 		`SELECT `+outboxColumns+` FROM alert_outbox WHERE state = ? ORDER BY id`, state)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox items %s: %w", state, err)

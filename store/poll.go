@@ -120,7 +120,7 @@ func upsertPollSeen(ctx context.Context, x pollExecer, subID int64, is PollIssue
 // updates the state stored for it. The subscription must have been
 // initialized with InitPoll.
 func (db *DB) MarkPollSeen(ctx context.Context, subID int64, is PollIssue) error {
-	if err := upsertPollSeen(ctx, db.db, subID, is, db.Now().UnixMilli()); err != nil {
+	if err := upsertPollSeen(ctx, prepared{db}, subID, is, db.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("store: mark poll seen %d/%s: %w", subID, is.IssueID, err)
 	}
 	return nil

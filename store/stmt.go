@@ -73,3 +73,15 @@ func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	}
 	return st.QueryRowContext(ctx, args...)
 }
+
+// prepared lets the DB stand where helpers shared with transactions take
+// an execer or a querier, while still going through prepared statements.
+type prepared struct{ db *DB }
+
+func (p prepared) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.db.exec(ctx, query, args...)
+}
+
+func (p prepared) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.db.query(ctx, query, args...)
+}
