@@ -132,63 +132,49 @@ func TestAdmitEnvelope(t *testing.T) {
 		}
 	})
 
-	t.Run("ConcurrentSameKey", func(t *testing.T) {
-		db := MustOpenDB(t)
-		newClock(db)
-		const n = 50
-		var firsts atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				// Distinct envelope ids: only the key can make them collide.
-				first, err := db.AdmitEnvelope(ctx, "event:Ev1", fmt.Sprintf("env-%d", i), "link_shared", []byte("{}"), time.Hour)
-				if err != nil {
-					t.Errorf("AdmitEnvelope: %v", err)
-					return
-				}
-				if first {
-					firsts.Add(1)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if got := firsts.Load(); got != 1 {
-			t.Errorf("%d of %d goroutines were first, want exactly 1", got, n)
-		}
-		if got := countRows(t, db, "envelope_inbox"); got != 1 {
-			t.Errorf("envelope_inbox has %d rows, want 1", got)
-		}
-	})
-
-	t.Run("ConcurrentSameEnvelopeID", func(t *testing.T) {
-		db := MustOpenDB(t)
-		newClock(db)
-		const n = 50
-		var firsts atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				first, err := db.AdmitEnvelope(ctx, fmt.Sprintf("event:Ev%d", i), "env-same", "link_shared", []byte("{}"), time.Hour)
-				if err != nil {
-					t.Errorf("AdmitEnvelope: %v", err)
-					return
-				}
-				if first {
-					firsts.Add(1)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if got := firsts.Load(); got != 1 {
-			t.Errorf("%d of %d goroutines were first, want exactly 1", got, n)
-		}
-	})
+	// Of many goroutines admitting at once with one shared identifier (the
+	// key or the envelope id), exactly one is first.
+	for _, tc := range []struct {
+		name          string
+		key, envelope func(i int) string
+	}{
+		{"ConcurrentSameKey",
+			func(int) string { return "event:Ev1" },
+			func(i int) string { return fmt.Sprintf("env-%d", i) }},
+		{"ConcurrentSameEnvelopeID",
+			func(i int) string { return fmt.Sprintf("event:Ev%d", i) },
+			func(int) string { return "env-same" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := MustOpenDB(t)
+			newClock(db)
+			const n = 50
+			var firsts atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					first, err := db.AdmitEnvelope(ctx, tc.key(i), tc.envelope(i), "link_shared", []byte("{}"), time.Hour)
+					if err != nil {
+						t.Errorf("AdmitEnvelope: %v", err)
+						return
+					}
+					if first {
+						firsts.Add(1)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if got := firsts.Load(); got != 1 {
+				t.Errorf("%d of %d goroutines were first, want exactly 1", got, n)
+			}
+			if got := countRows(t, db, "envelope_inbox"); got != 1 {
+				t.Errorf("envelope_inbox has %d rows, want 1", got)
+			}
+		})
+	}
 }
 
 func TestPendingEnvelopes(t *testing.T) {
