@@ -180,6 +180,9 @@ func TestAlertIssueChangeRedrawsUnfurledCard(t *testing.T) {
 	id, env := linkShared("C0BACKEND", "1732810000.000300", url)
 	r.send(env, id)
 	r.unfurls(1)
+	// The card is recorded just after chat.unfurl answers; only a recorded
+	// card can follow the issue.
+	r.waitUnits("link_shared", "", 1)
 
 	// Someone resolves the issue in Sentry itself; Sentry tells us.
 	r.sentry.SetIssue("4321", func(is *sentryIssue) { is.Status = "resolved"; is.Substatus = nil })
