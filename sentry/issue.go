@@ -5,6 +5,7 @@
 package sentry
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -85,14 +86,71 @@ type StatPoint struct {
 	Count int64
 }
 
-// UnmarshalJSON decodes the two-element array form Sentry uses.
+// UnmarshalJSON decodes the two-element array form Sentry uses. An issue
+// carries about 50 points, so the usual form, two integers, is read
+// directly; anything else goes through encoding/json.
 func (p *StatPoint) UnmarshalJSON(b []byte) error {
+	if t, c, ok := parseIntPair(b); ok {
+		p.Time, p.Count = t, c
+		return nil
+	}
 	var pair [2]float64
 	if err := json.Unmarshal(b, &pair); err != nil {
 		return err
 	}
 	p.Time, p.Count = int64(pair[0]), int64(pair[1])
 	return nil
+}
+
+// parseIntPair reads `[a, b]` where a and b are JSON integers, with
+// optional whitespace. It reports false for any other input.
+func parseIntPair(b []byte) (a, c int64, ok bool) {
+	b = trimJSONSpace(b)
+	if len(b) < 5 || b[0] != '[' || b[len(b)-1] != ']' {
+		return 0, 0, false
+	}
+	first, rest, found := bytes.Cut(b[1:len(b)-1], []byte{','})
+	if !found {
+		return 0, 0, false
+	}
+	a, ok1 := parseJSONInt(trimJSONSpace(first))
+	c, ok2 := parseJSONInt(trimJSONSpace(rest))
+	return a, c, ok1 && ok2
+}
+
+// parseJSONInt parses a JSON integer: an optional minus sign, then digits
+// without a leading zero. It reports false for anything else, including
+// values that do not fit an int64.
+func parseJSONInt(b []byte) (int64, bool) {
+	digits := b
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
+		return 0, false
+	}
+	var n int64
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	if len(digits) < len(b) {
+		n = -n
+	}
+	return n, true
+}
+
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // MarshalJSON encodes the point as Sentry does: [time, count].
