@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -57,7 +58,14 @@ type Client struct {
 	breaker *breaker
 	// source, when set, gives the token of each call (tokensource.go).
 	source *tokenSource
+	// bodies recycles the buffers responses are read into; shared, like
+	// the breaker, by copies of the client.
+	bodies *sync.Pool
 }
+
+// maxPooledBody is the largest response buffer kept for reuse; the rare
+// bigger one (a long search page) is left to the garbage collector.
+const maxPooledBody = 256 << 10
 
 // New checks cfg and returns a client. It makes no network calls.
 func New(cfg Config) (*Client, error) {
@@ -95,6 +103,7 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	c.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, c.now)
+	c.bodies = &sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	hc := http.Client{Timeout: 10 * time.Second}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -180,7 +189,17 @@ func (c *Client) send(ctx context.Context, op, method, path string, query url.Va
 	}
 	defer resp.Body.Close()
 
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	buf := c.bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			c.bodies.Put(buf)
+		}
+	}()
+	// Nothing below keeps data past this call: json.Unmarshal copies what
+	// it decodes, and error details are copied out as strings.
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxBodyBytes+1))
+	data := buf.Bytes()
 	if err != nil {
 		e := transportError(ctx, op, err)
 		e.StatusCode = resp.StatusCode
