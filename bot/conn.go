@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,6 +141,27 @@ func (s *socket) ack(envelopeID string, payload any) error {
 	return nil
 }
 
+// keptBuffer is the largest read buffer kept between messages; the rare
+// bigger message leaves its buffer to the garbage collector.
+const keptBuffer = 64 << 10
+
+// readMessage reads the next data message into buf and returns its bytes,
+// valid until the next call.
+func readMessage(conn *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if buf.Cap() > keptBuffer {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 	_, url, err := b.opener.StartSocketModeContext(ctx)
 	if err != nil {
@@ -189,9 +211,13 @@ func (b *Bot) session(ctx context.Context, p *pool) sessionEnd {
 	})
 
 	var end sessionEnd
+	// Messages are read into one buffer, reused: nothing keeps a message
+	// past its dispatch (the store copies what it records, and decoding
+	// copies what it keeps).
+	var buf bytes.Buffer
 	for {
 		extend()
-		_, msg, err := conn.ReadMessage()
+		msg, err := readMessage(conn, &buf)
 		if err != nil {
 			end.err = err
 			return end

@@ -42,9 +42,12 @@ type linkSharedEvent struct {
 // worker is busy.
 func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.Request, raw []byte, arrived time.Time) {
 	b.stats.envelopes.Add(1)
-	log := b.log.With().Str("envelope_id", req.EnvelopeID).Str("type", req.Type).Int("retry_attempt", req.RetryAttempt).Logger()
+	// Most envelopes log nothing, so no logger is derived for each: every
+	// event takes the envelope's fields itself.
+	key := ""
+	logAt := func(ev *zerolog.Event) *zerolog.Event { return envelopeFields(ev, req, key) }
 	if req.EnvelopeID == "" {
-		log.Warn().Msg("envelope without an envelope_id; ignored")
+		logAt(b.log.Warn()).Msg("envelope without an envelope_id; ignored")
 		return
 	}
 
@@ -58,9 +61,9 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 				b.suggest(ctx, s, req, arrived)
 			})
 		default:
-			log.Warn().Msg("too many option lookups at once; answered with no options")
+			logAt(b.log.Warn()).Msg("too many option lookups at once; answered with no options")
 			if err := s.ack(req.EnvelopeID, emptyOptions()); err != nil {
-				log.Warn().Err(err).Msg("could not acknowledge block_suggestion")
+				logAt(b.log.Warn()).Err(err).Msg("could not acknowledge block_suggestion")
 			}
 		}
 		return
@@ -68,56 +71,66 @@ func (b *Bot) dispatch(ctx context.Context, s *socket, p *pool, req *socketmode.
 
 	w, err := decodeEnvelope(req)
 	if err != nil {
-		log.Warn().Err(err).Msg("envelope not handled")
-		b.ack(s, req, arrived, log)
+		logAt(b.log.Warn()).Err(err).Msg("envelope not handled")
+		b.ack(s, req, arrived, key)
 		return
 	}
 	// A shared link of another workspace is nobody's to answer: it is
 	// dropped here. Commands and clicks reach the handlers, whose
 	// authorization refuses them with a reply.
 	if team := w.team(); b.cfg.TeamID != "" && w.kind == kindLinkShared && team != b.cfg.TeamID {
-		log.Warn().Str("team", team).Msg("envelope from a workspace sentrybot doesn't serve; acknowledged and ignored")
-		b.ack(s, req, arrived, log)
+		logAt(b.log.Warn()).Str("team", team).Msg("envelope from a workspace sentrybot doesn't serve; acknowledged and ignored")
+		b.ack(s, req, arrived, key)
 		return
 	}
 	u := b.unitOf(w)
 	if u.run == nil {
-		log.Debug().Msg("no handler for envelope; acknowledged only")
-		b.ack(s, req, arrived, log)
+		logAt(b.log.Debug()).Msg("no handler for envelope; acknowledged only")
+		b.ack(s, req, arrived, key)
 		return
 	}
-	log = log.With().Str("key", u.key).Logger()
+	key = u.key
 
 	first, err := b.inbox.AdmitEnvelope(ctx, u.key, req.EnvelopeID, u.kind, raw, b.cfg.SeenTTL)
 	if err != nil {
-		ev := log.Error()
+		ev := b.log.Error()
 		if ctx.Err() != nil {
-			ev = log.Info() // the socket is closing anyway
+			ev = b.log.Info() // the socket is closing anyway
 		}
-		ev.Err(err).Msg("could not record envelope; not acknowledged, so Slack will deliver it again")
+		logAt(ev).Err(err).Msg("could not record envelope; not acknowledged, so Slack will deliver it again")
 		return
 	}
 	// From here on the work is recorded: whatever becomes of the ack or of
 	// this process, it runs once, now or after a restart.
-	b.ack(s, req, arrived, log)
+	b.ack(s, req, arrived, key)
 	if !first {
 		b.stats.duplicates.Add(1)
-		log.Info().Msg("redelivered envelope already handled; skipped")
+		logAt(b.log.Info()).Msg("redelivered envelope already handled; skipped")
 		return
 	}
 	if !p.submit(ctx, u) {
-		log.Warn().Msg("shutting down: envelope recorded, its work is left for the next start")
+		logAt(b.log.Warn()).Msg("shutting down: envelope recorded, its work is left for the next start")
 	}
 }
 
 // ack acknowledges an envelope with no payload. A failed ack is only logged:
 // Slack delivers the envelope again, and the inbox recognises it.
-func (b *Bot) ack(s *socket, req *socketmode.Request, arrived time.Time, log zerolog.Logger) {
+func (b *Bot) ack(s *socket, req *socketmode.Request, arrived time.Time, key string) {
 	if err := s.ack(req.EnvelopeID, nil); err != nil {
-		log.Warn().Err(err).Msg("could not acknowledge envelope")
+		envelopeFields(b.log.Warn(), req, key).Err(err).Msg("could not acknowledge envelope")
 	} else if b.cfg.Observe != nil {
 		b.cfg.Observe(req.Type, time.Since(arrived))
 	}
+}
+
+// envelopeFields adds what names an envelope, and the key of its work once
+// known, to a log event.
+func envelopeFields(ev *zerolog.Event, req *socketmode.Request, key string) *zerolog.Event {
+	ev = ev.Str("envelope_id", req.EnvelopeID).Str("type", req.Type).Int("retry_attempt", req.RetryAttempt)
+	if key != "" {
+		ev = ev.Str("key", key)
+	}
+	return ev
 }
 
 func isSuggestion(payload json.RawMessage) bool {
@@ -264,18 +277,23 @@ func decodeEvent(req *socketmode.Request) (work, error) {
 // nothing to do or no handler for it.
 func (b *Bot) unitOf(w work) unit {
 	u := unit{kind: w.kind, key: w.key, attempt: 1}
+	// Each closure holds only its own part of w: w as a whole carries all
+	// three kinds of payload, several kilobytes per envelope.
 	switch w.kind {
 	case kindLinkShared:
 		if h := b.handlers.LinkShared; h != nil {
-			u.run = func(ctx context.Context) error { return h.HandleLinkShared(ctx, w.link) }
+			link := w.link
+			u.run = func(ctx context.Context) error { return h.HandleLinkShared(ctx, link) }
 		}
 	case kindCommand:
 		if h := b.handlers.Commands; h != nil {
-			u.run = func(ctx context.Context) error { return h.HandleCommand(ctx, w.cmd) }
+			cmd := w.cmd
+			u.run = func(ctx context.Context) error { return h.HandleCommand(ctx, cmd) }
 		}
 	case kindAction:
 		if h := b.handlers.Actions; h != nil {
-			u.run = func(ctx context.Context) error { return h.HandleAction(ctx, w.action) }
+			action := w.action
+			u.run = func(ctx context.Context) error { return h.HandleAction(ctx, action) }
 		}
 	}
 	return u
