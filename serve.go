@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -65,32 +64,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	if n, raised := raiseProcs(getenv); raised {
-		log.Debug().Int("gomaxprocs", n).Msg("GOMAXPROCS raised so the socket's read loop is not queued behind busy workers")
-	}
 	a, err := newApp(ctx, cfg, log, appOptions{})
 	if err != nil {
 		return err
 	}
 	return a.serve(ctx)
-}
-
-// minProcs is the fewest Ps sentrybot runs with. Its work is mostly
-// waiting on Slack, Sentry and SQLite, but the bursts of CPU between waits
-// (rendering, JSON, SQLite in pure Go) can queue the socket's read loop, and
-// so the acks, behind busy workers when there are only one or two Ps; with
-// more Ps than cores the kernel time-slices them instead. Measured with the
-// load driver on 2 cores at 500 envelopes/s: ack p99 3.5 ms with 2, 2.5 ms
-// with 4 (BENCHMARKS.md).
-const minProcs = 4
-
-// raiseProcs raises GOMAXPROCS to minProcs unless the environment sets it.
-func raiseProcs(getenv func(string) string) (int, bool) {
-	if getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) >= minProcs {
-		return runtime.GOMAXPROCS(0), false
-	}
-	runtime.GOMAXPROCS(minProcs)
-	return minProcs, true
 }
 
 // appOptions are knobs the demo and the tests turn; production leaves them zero.
