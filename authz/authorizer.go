@@ -169,10 +169,50 @@ func (a *Authorizer) Record(ctx context.Context, s Subject, act Action, r Resour
 	if act == "" {
 		e.Action = "(none)" // the log records even a malformed request
 	}
-	if _, err := a.db.AppendAudit(ctx, e); err != nil {
+	if err := a.appendAudit(ctx, e); err != nil {
+		// The entry may describe a change already made in Sentry: if the
+		// store will not take it, the log keeps it.
+		a.log.Error().Err(err).
+			Str("team", e.TeamID).Str("user", e.UserID).Str("channel", e.ChannelID).
+			Str("sentry_member", e.SentryMemberID).Str("action", e.Action).Str("issue", e.IssueID).
+			Str("decision", e.Decision).Str("reason", e.Reason).Str("outcome", e.Outcome).Str("detail", e.Detail).
+			Msg("audit entry could not be stored; it is recorded in this log line instead")
 		return fmt.Errorf("authz: record %s by %s/%s: %w", act, s.TeamID, s.UserID, err)
 	}
 	return nil
+}
+
+// Bounds on storing one audit entry: a locked or full database often
+// clears within a second, and an entry is worth that wait.
+const (
+	auditAttempts   = 4
+	auditFirstPause = 50 * time.Millisecond
+	auditTimeout    = 3 * time.Second
+)
+
+// appendAudit stores e, trying again on failure. It does not give up when
+// ctx is cancelled: the change it records may already be made.
+func (a *Authorizer) appendAudit(ctx context.Context, e store.AuditEntry) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if e.At.IsZero() {
+		e.At = a.db.Now() // when it happened, not when it was stored
+	}
+	pause := auditFirstPause
+	var err error
+	for attempt := 1; ; attempt++ {
+		if _, err = a.db.AppendAudit(ctx, e); err == nil || attempt == auditAttempts {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause *= 2
+	}
 }
 
 // Outcome is the audit outcome of an attempted change: "ok" or

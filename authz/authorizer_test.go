@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -772,5 +774,71 @@ func TestAuthorizer_Concurrent(t *testing.T) {
 	got, err := fx.db.Audit(context.Background(), store.AuditFilter{})
 	if err != nil || len(got) != 240 {
 		t.Errorf("audit entries = %d, %v; want 240", len(got), err)
+	}
+}
+
+// TestAuthorizer_RecordFallsBackToTheLog checks that an entry is stored even
+// when the caller's context has ended, and, with the audit table taken away,
+// that Record reports the failure and the entry, every field of it, is in
+// the log.
+func TestAuthorizer_RecordFallsBackToTheLog(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, Options{}, alice)
+	fx.link(t, "U1", "m-1", "u-1", "member")
+	var logs bytes.Buffer
+	az := New(fx.db, fx.sentry.mock(), fx.slack.mock(), zerolog.New(&logs), Options{Org: "acme", TeamID: "T1", Now: fx.clk.Now})
+
+	// A unit whose deadline passed still gets its entry stored.
+	s0 := Subject{TeamID: "T1", UserID: "U1", ChannelID: "C0"}
+	gone, stop := context.WithCancel(ctx)
+	stop()
+	if err := az.Record(gone, s0, ActionResolve, Resource{IssueID: "41"}, Decision{Allow: true, Reason: ReasonAllowedResponder}, Facts{}, Outcome(nil), ""); err != nil {
+		t.Fatalf("Record with a cancelled context: %v", err)
+	}
+	if got, err := fx.db.Audit(ctx, store.AuditFilter{IssueID: "41"}); err != nil || len(got) != 1 {
+		t.Fatalf("audit for 41 = %+v, %v; want the one entry", got, err)
+	}
+
+	raw, err := sql.Open("sqlite", fx.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `ALTER TABLE audit_log RENAME TO audit_log_away`); err != nil {
+		t.Fatal(err)
+	}
+
+	s := Subject{TeamID: "T1", UserID: "U1", ChannelID: "C1"}
+	r := Resource{IssueID: "42", Org: "acme"}
+	d, f, err := az.Authorize(ctx, s, ActionResolve, r)
+	if err != nil || !d.Allow {
+		t.Fatalf("Authorize = %+v, %v", d, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel() // the unit's deadline passed: the entry is still owed
+	err = az.Record(cancelled, s, ActionResolve, r, d, f, Outcome(nil), "status=resolved")
+	if err == nil {
+		t.Fatal("Record succeeded without an audit table")
+	}
+
+	var line map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil && strings.Contains(fmt.Sprint(m["message"]), "audit entry could not be stored") {
+			line = m
+		}
+	}
+	if line == nil {
+		t.Fatalf("no fallback log line in:\n%s", logs.String())
+	}
+	want := map[string]string{
+		"level": "error", "team": "T1", "user": "U1", "channel": "C1", "sentry_member": "m-1",
+		"action": "resolve", "issue": "42", "decision": "allow", "reason": "allowed_responder",
+		"outcome": "ok", "detail": "status=resolved",
+	}
+	for k, v := range want {
+		if got := fmt.Sprint(line[k]); got != v {
+			t.Errorf("log field %s = %q, want %q", k, got, v)
+		}
 	}
 }
