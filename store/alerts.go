@@ -650,35 +650,27 @@ func (db *DB) OutboxDepth(ctx context.Context) (int, error) {
 }
 
 // PurgeAlerts deletes finished inbox and outbox items last changed before
-// finishedBefore, and cards posted before cardsBefore. It returns how many
-// rows it deleted. Pending items are never deleted.
+// finishedBefore, and cards posted before cardsBefore, in batches (see
+// purgeBatches). It returns how many rows it deleted. Pending items are
+// never deleted.
 func (db *DB) PurgeAlerts(ctx context.Context, finishedBefore, cardsBefore time.Time) (int64, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("store: purge alerts: %w", err)
-	}
-	defer tx.Rollback()
 	var total int64
 	for _, st := range []struct {
 		q   string
 		arg int64
 	}{
-		{`DELETE FROM alert_inbox WHERE state <> 'pending' AND updated_at < ?`, finishedBefore.UnixMilli()},
-		{`DELETE FROM alert_outbox WHERE state <> 'pending' AND updated_at < ?`, finishedBefore.UnixMilli()},
-		{`DELETE FROM cards WHERE posted_at < ?`, cardsBefore.UnixMilli()},
+		{`DELETE FROM alert_inbox WHERE id IN (
+			SELECT id FROM alert_inbox WHERE state <> 'pending' AND updated_at < ?2 LIMIT ?1)`, finishedBefore.UnixMilli()},
+		{`DELETE FROM alert_outbox WHERE id IN (
+			SELECT id FROM alert_outbox WHERE state <> 'pending' AND updated_at < ?2 LIMIT ?1)`, finishedBefore.UnixMilli()},
+		{`DELETE FROM cards WHERE (channel_id, ts, unfurl_url) IN (
+			SELECT channel_id, ts, unfurl_url FROM cards WHERE posted_at < ?2 LIMIT ?1)`, cardsBefore.UnixMilli()},
 	} {
-		res, err := tx.ExecContext(ctx, st.q, st.arg)
-		if err != nil {
-			return 0, fmt.Errorf("store: purge alerts: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("store: purge alerts: rows affected: %w", err)
-		}
+		n, err := db.purgeBatches(ctx, st.q, st.arg)
 		total += n
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("store: purge alerts: commit: %w", err)
+		if err != nil {
+			return total, fmt.Errorf("store: purge alerts: %w", err)
+		}
 	}
 	return total, nil
 }

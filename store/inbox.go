@@ -125,17 +125,16 @@ func (db *DB) PendingEnvelopes(ctx context.Context) ([]PendingEnvelope, error) {
 	return list, nil
 }
 
-// PurgeEnvelopes deletes done envelopes whose ttl has passed and returns how
-// many it deleted. Pending envelopes are never deleted.
+// PurgeEnvelopes deletes done envelopes whose ttl has passed, in batches
+// (see purgeBatches), and returns how many it deleted. Pending envelopes
+// are never deleted.
 func (db *DB) PurgeEnvelopes(ctx context.Context) (int64, error) {
-	res, err := db.exec(ctx,
-		`DELETE FROM envelope_inbox WHERE done_at IS NOT NULL AND expires_at <= ?`, db.Now().UnixMilli())
+	n, err := db.purgeBatches(ctx,
+		`DELETE FROM envelope_inbox WHERE seq IN (
+			SELECT seq FROM envelope_inbox WHERE done_at IS NOT NULL AND expires_at <= ?2 LIMIT ?1)`,
+		db.Now().UnixMilli())
 	if err != nil {
-		return 0, fmt.Errorf("store: purge envelopes: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: purge envelopes: rows affected: %w", err)
+		return n, fmt.Errorf("store: purge envelopes: %w", err)
 	}
 	return n, nil
 }

@@ -53,14 +53,11 @@ func (db *DB) ForgetSeen(ctx context.Context, key string) error {
 // PurgeExpired deletes the seen keys whose expiry has passed and returns how
 // many it deleted.
 func (db *DB) PurgeExpired(ctx context.Context) (int64, error) {
-	res, err := db.exec(ctx,
-		`DELETE FROM seen_keys WHERE expires_at <= ?`, db.Now().UnixMilli())
+	n, err := db.purgeBatches(ctx,
+		`DELETE FROM seen_keys WHERE key IN (SELECT key FROM seen_keys WHERE expires_at <= ?2 LIMIT ?1)`,
+		db.Now().UnixMilli())
 	if err != nil {
-		return 0, fmt.Errorf("store: purge expired: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: purge expired: rows affected: %w", err)
+		return n, fmt.Errorf("store: purge expired: %w", err)
 	}
 	return n, nil
 }
