@@ -157,12 +157,8 @@ func (db *DB) admitExec(ctx context.Context, query string, args ...any) (sql.Res
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return res, err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := pauseFor(ctx, pause); err != nil {
+			return nil, err
 		}
 		pause = min(pause*2, time.Millisecond)
 	}

@@ -36,12 +36,21 @@ func (db *DB) purgeBatches(ctx context.Context, query string, args ...any) (int6
 		if n < purgeBatch {
 			return total, nil
 		}
-		t := time.NewTimer(purgePause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return total, ctx.Err()
-		case <-t.C:
+		if err := pauseFor(ctx, purgePause); err != nil {
+			return total, err
 		}
+	}
+}
+
+// pauseFor waits for d, or less if ctx ends first, which it then returns
+// the error of.
+func pauseFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
