@@ -285,19 +285,12 @@ func (a *Authorizer) facts(ctx context.Context, s Subject, r Resource, fresh boo
 	}
 	f.ConfiguredAdmin = a.isAdmin[s.UserID]
 
-	override, err := a.db.RoleOverride(ctx, s.TeamID, s.UserID)
+	rec, err := a.db.UserRecord(ctx, s.TeamID, s.UserID)
 	if err != nil {
 		return f, err
 	}
-	f.Override = Role(override)
-
-	id, err := a.db.Identity(ctx, s.TeamID, s.UserID)
-	switch {
-	case err == nil:
-		f.Linked, f.Identity = true, id
-	case !errors.Is(err, store.ErrNotFound):
-		return f, err
-	}
+	f.Override = Role(rec.Override)
+	f.Linked, f.Identity = rec.Linked, rec.Identity
 
 	if !f.OrgAllowed {
 		// Denied whatever Slack or Sentry would say.

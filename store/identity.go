@@ -248,3 +248,38 @@ func (db *DB) RoleOverrides(ctx context.Context, teamID string) ([]RoleOverride,
 	}
 	return list, nil
 }
+
+// UserRecord is what the store holds about one Slack user that an
+// authorization decision reads: their role override and their link.
+type UserRecord struct {
+	Override string   // the role override; "" when none
+	Linked   bool     // whether Identity holds a link
+	Identity Identity // the link, when Linked
+}
+
+// UserRecord reads a Slack user's role override and link in one statement,
+// so both come from the same snapshot and cost one read.
+func (db *DB) UserRecord(ctx context.Context, teamID, slackUserID string) (UserRecord, error) {
+	var (
+		override                                       sql.NullString
+		member, sentryUser, email, orgRole, method, by sql.NullString
+		linkedAt                                       sql.NullInt64
+	)
+	err := db.queryRow(ctx,
+		`SELECT (SELECT role FROM role_overrides WHERE team_id = ?1 AND slack_user_id = ?2),
+			i.member_id, i.sentry_user_id, i.email, i.org_role, i.method, i.linked_at, i.linked_by
+		 FROM (SELECT 1) LEFT JOIN identities i ON i.team_id = ?1 AND i.slack_user_id = ?2`,
+		teamID, slackUserID).Scan(&override, &member, &sentryUser, &email, &orgRole, &method, &linkedAt, &by)
+	if err != nil {
+		return UserRecord{}, fmt.Errorf("store: user record %s/%s: %w", teamID, slackUserID, err)
+	}
+	rec := UserRecord{Override: override.String, Linked: member.Valid}
+	if rec.Linked {
+		rec.Identity = Identity{
+			TeamID: teamID, SlackUserID: slackUserID, MemberID: member.String, SentryUserID: sentryUser.String,
+			Email: email.String, OrgRole: orgRole.String, Method: method.String,
+			LinkedAt: time.UnixMilli(linkedAt.Int64).UTC(), LinkedBy: by.String,
+		}
+	}
+	return rec, nil
+}

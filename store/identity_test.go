@@ -298,3 +298,54 @@ func TestRoleOverride(t *testing.T) {
 		}
 	})
 }
+
+// TestUserRecord reads override and link together for each combination,
+// and never another workspace's or another user's rows.
+func TestUserRecord(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	newClock(db)
+	linked := Identity{TeamID: "T1", SlackUserID: "U1", MemberID: "m-1", SentryUserID: "s-1", Email: "a@example.com",
+		OrgRole: "admin", Method: "email", LinkedBy: "U9"}
+	if err := db.LinkIdentity(ctx, linked); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LinkIdentity(ctx, Identity{TeamID: "T1", SlackUserID: "U3", MemberID: "m-3", Method: "email"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct{ team, user, role string }{{"T1", "U1", "viewer"}, {"T1", "U2", "admin"}, {"T2", "U3", "admin"}} {
+		if err := db.SetRoleOverride(ctx, o.team, o.user, o.role, "U9"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := db.Identity(ctx, "T1", "U1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		team, user, override string
+		linked               bool
+	}{
+		{"T1", "U1", "viewer", true}, // both
+		{"T1", "U2", "admin", false}, // override only
+		{"T1", "U3", "", true},       // link only; T2/U3's override is another workspace's
+		{"T1", "U4", "", false},      // neither
+		{"T2", "U1", "", false},      // U1 of another workspace
+	}
+	for _, tt := range tests {
+		rec, err := db.UserRecord(ctx, tt.team, tt.user)
+		if err != nil {
+			t.Fatalf("UserRecord(%s, %s): %v", tt.team, tt.user, err)
+		}
+		if rec.Override != tt.override || rec.Linked != tt.linked {
+			t.Errorf("UserRecord(%s, %s) = override %q linked %v, want %q %v", tt.team, tt.user, rec.Override, rec.Linked, tt.override, tt.linked)
+		}
+		if !rec.Linked && rec.Identity != (Identity{}) {
+			t.Errorf("UserRecord(%s, %s): not linked, yet identity %+v", tt.team, tt.user, rec.Identity)
+		}
+	}
+	if rec, _ := db.UserRecord(ctx, "T1", "U1"); rec.Identity != want {
+		t.Errorf("UserRecord identity = %+v\nwant what Identity reads: %+v", rec.Identity, want)
+	}
+}
