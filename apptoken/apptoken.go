@@ -105,6 +105,18 @@ type Manager struct {
 
 	mu     sync.Mutex
 	failed *failure
+	// cached is the token while it needs no renewal, so that the calls
+	// it signs do not each read and unseal the stored row. gen counts the
+	// changes to the stored installation made here; a token read before
+	// one is not cached after it.
+	cached *cachedToken
+	gen    uint64
+}
+
+// cachedToken is an unsealed token and the time it is due for renewal.
+type cachedToken struct {
+	tok string
+	due time.Time
 }
 
 // failure is the last renewal that failed, which holds back the next one
@@ -197,7 +209,10 @@ func (m *Manager) Installed(ctx context.Context, uuid, org, code string) (taken 
 	if err != nil {
 		return false, err
 	}
-	if err := m.db.SaveAppInstall(ctx, in); err != nil {
+	m.changed()
+	err = m.db.SaveAppInstall(ctx, in)
+	m.changed()
+	if err != nil {
 		return false, fmt.Errorf("apptoken: storing installation %s: %w", uuid, err)
 	}
 	m.forgetFailure()
@@ -219,7 +234,9 @@ func (m *Manager) holds(ctx context.Context, uuid string) bool {
 // Uninstalled forgets the installation uuid and its tokens. Another uuid
 // than the stored one changes nothing; that is not an error.
 func (m *Manager) Uninstalled(ctx context.Context, uuid string) error {
+	m.changed()
 	had, err := m.db.DeleteAppInstall(ctx, uuid)
+	m.changed()
 	if err != nil {
 		return fmt.Errorf("apptoken: forgetting installation %s: %w", uuid, err)
 	}
@@ -254,14 +271,46 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 // any reason, the current token is returned as long as it lasts, and
 // Sentry is asked again only after RetryAfter.
 func (m *Manager) Token(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	c, gen := m.cached, m.gen
+	m.mu.Unlock()
+	if c != nil && m.cfg.Now().Before(c.due) {
+		return c.tok, nil
+	}
 	in, err := m.db.AppInstall(ctx)
 	if err != nil {
 		return "", readError(err)
 	}
 	if tok, done, err := m.settled(in); done {
+		if err == nil {
+			m.keep(gen, tok, in)
+		}
 		return tok, err
 	}
 	return m.sharedRefresh(ctx)
+}
+
+// keep caches tok, read from in, unless the installation changed since
+// gen or the token is already due for renewal.
+func (m *Manager) keep(gen uint64, tok string, in store.AppInstall) {
+	due := in.ExpiresAt.Add(-m.cfg.RefreshBefore)
+	if !m.cfg.Now().Before(due) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gen == gen {
+		m.cached = &cachedToken{tok: tok, due: due}
+	}
+}
+
+// changed drops the cached token: the stored installation is being
+// changed.
+func (m *Manager) changed() {
+	m.mu.Lock()
+	m.cached = nil
+	m.gen++
+	m.mu.Unlock()
 }
 
 // Bearer is Token for sentry.Client.WithTokenSource: no installation gives
@@ -408,7 +457,9 @@ func (m *Manager) refresh(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	m.changed()
 	ok, err := m.db.ReplaceAppInstallTokens(ctx, next, in.RefreshSealed)
+	m.changed()
 	if err != nil {
 		// Sentry has already deleted the old pair; the JWT renewal mends
 		// this next time.

@@ -3,6 +3,7 @@ package apptoken
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"os"
@@ -651,4 +652,36 @@ func TestDetail(t *testing.T) {
 			t.Errorf("detail(%s) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
+}
+
+// TestTokenIsKeptInMemory checks that a fresh token is answered without
+// the store (its row is changed behind the Manager's back and the answer
+// stays), and that once the token is due for renewal the store decides
+// again.
+func TestTokenIsKeptInMemory(t *testing.T) {
+	ctx := context.Background()
+	rg := newRig(t)
+	in := rg.install()
+	first := rg.token()
+
+	raw, err := sql.Open("sqlite", rg.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `UPDATE app_installation SET token_sealed = x'00'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := rg.token(); got != first {
+		t.Fatal("a fresh token was read from the store again")
+	}
+
+	// Due for renewal: the kept token is not used; the store's row is
+	// read and renewed.
+	rg.clock.Advance(7*time.Hour + 31*time.Minute)
+	renewed := rg.token()
+	if renewed == first {
+		t.Fatal("Token past its renewal time answered from memory")
+	}
+	rg.remember(in.UUID)
 }
