@@ -20,7 +20,9 @@ func TestE2EDatabaseLockedEnvelopeNotAckedThenDoneOnce(t *testing.T) {
 	s := newE2E(t, nil)
 	s.start()
 
-	other, err := sql.Open("sqlite", "file:"+s.env["SENTRYBOT_DB"]+"?_pragma=busy_timeout(0)")
+	// The bot may be writing as it starts; the lock is waited for, not
+	// grabbed at the first try.
+	other, err := sql.Open("sqlite", "file:"+s.env["SENTRYBOT_DB"]+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
