@@ -305,7 +305,9 @@ func (m *Manager) keep(gen uint64, tok string, in store.AppInstall) {
 }
 
 // changed drops the cached token: the stored installation is being
-// changed.
+// changed. Writers call it on both sides of the write: before, so that a
+// Token that read the row earlier does not keep it; after, so that one
+// that read the old row while the write ran is dropped.
 func (m *Manager) changed() {
 	m.mu.Lock()
 	m.cached = nil
