@@ -19,6 +19,7 @@ import (
 	"sentrybot/alerts"
 	"sentrybot/apptoken"
 	"sentrybot/internal/sentryfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/secrets"
 	"sentrybot/sentry"
 	"sentrybot/store"
@@ -68,7 +69,7 @@ type appInstallRig struct {
 	app     *sentryfake.Integration
 	sc      *sentry.Client
 	hook    *httptest.Server
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	dbDir   string
 	alerts  *noAlerts
 	secrets []string // codes and tokens seen, for the leak check
@@ -77,7 +78,7 @@ type appInstallRig struct {
 func newAppInstallRig(t *testing.T) *appInstallRig {
 	t.Helper()
 	rg := &appInstallRig{t: t, clock: &appInstallClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)},
-		logs: &syncBuffer{}, dbDir: t.TempDir(), alerts: &noAlerts{}}
+		logs: &testkit.LogBuffer{}, dbDir: t.TempDir(), alerts: &noAlerts{}}
 	rg.srv = sentryfake.New(sentryfake.Options{})
 	rg.srv.AddIssue(sentryfake.NewIssue("7001", "FRONT-END-9", "ReferenceError: blooopy is not defined"))
 	rg.app = sentryfake.NewIntegration(rg.srv, sentryfake.IntegrationOptions{Now: rg.clock.Now, ClientSecret: "whsec-public-integration-0123456789"})

@@ -27,13 +27,14 @@ import (
 	"sentrybot/blocks"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/store"
 )
 
 // crashChild is one sentrybot process.
 type crashChild struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testkit.LogBuffer
 	exited chan error
 }
 
@@ -44,7 +45,7 @@ func startCrashChild(t *testing.T, s *e2e, hellos int) *crashChild {
 	for k, v := range s.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	c := &crashChild{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	c := &crashChild{cmd: cmd, stderr: &testkit.LogBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"sentrybot/blocks"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/store"
 )
 
@@ -35,31 +36,13 @@ const (
 	testSentryToken = "sntrys_secretsentrytoken"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // e2e runs the whole program, as main does, against the fakes.
 type e2e struct {
 	t      testing.TB
 	slack  *slackfake.Server
 	sentry *sentryfake.Server
 	env    map[string]string
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	stop   context.CancelFunc
 	done   chan error
 }
@@ -70,7 +53,7 @@ func newE2E(t testing.TB, extraEnv map[string]string) *e2e {
 		t:      t,
 		slack:  slackfake.New(slackfake.Options{AppToken: testAppToken, BotToken: testBotToken}),
 		sentry: sentryfake.New(sentryfake.Options{Org: "acme", Token: testSentryToken}),
-		logs:   &syncBuffer{},
+		logs:   &testkit.LogBuffer{},
 		done:   make(chan error, 1),
 	}
 	t.Cleanup(s.slack.Close)

@@ -36,6 +36,7 @@ import (
 	"sentrybot/blocks"
 	"sentrybot/internal/sentryfake"
 	"sentrybot/internal/slackfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/oauth"
 	"sentrybot/sentry"
 	"sentrybot/store"
@@ -85,7 +86,7 @@ func oauthStart(t *testing.T, o oauthOptions) *oauthEnv {
 			// Registered exactly: the bot must send this redirect URI.
 			OAuthRedirectURIs: []string{public + "/oauth/callback"},
 			AccessTokenTTL:    o.tokenTTL}),
-		logs: &syncBuffer{},
+		logs: &testkit.LogBuffer{},
 		done: make(chan error, 1),
 	}
 	t.Cleanup(s.slack.Close)

@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"sentrybot/internal/slackfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/sentry"
 	"sentrybot/store"
 )
@@ -51,24 +51,6 @@ func (f *slackFns) PostMessageContext(ctx context.Context, channelID string, opt
 	return f.Slack.PostMessageContext(ctx, channelID, options...)
 }
 
-// logBuf collects JSON log lines from any goroutine.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // harness is a store in a temporary directory, the fake Slack with a real
 // client, and issues served from a map.
 type harness struct {
@@ -76,7 +58,7 @@ type harness struct {
 	fake   *slackfake.Server
 	client *slack.Client
 	api    Slack
-	logs   *logBuf
+	logs   *testkit.LogBuffer
 	opts   Options
 
 	mu       sync.Mutex
@@ -97,7 +79,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(tr.CloseIdleConnections)
 	client := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: tr}))
 	return &harness{
-		db: db, fake: fake, client: client, api: client, logs: &logBuf{},
+		db: db, fake: fake, client: client, api: client, logs: &testkit.LogBuffer{},
 		opts: Options{
 			Org:             "acme",
 			DigestThreshold: 100,

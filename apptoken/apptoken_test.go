@@ -17,47 +17,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"sentrybot/internal/sentryfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/secrets"
 	"sentrybot/store"
 )
 
 const org = "acme"
-
-// clock is a settable clock shared by the Manager and the fake.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// syncBuffer is a log sink safe for the renewal goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // gate holds requests to the authorizations endpoint until opened, when
 // armed.
@@ -83,12 +48,12 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type rig struct {
 	t      *testing.T
-	clock  *clock
+	clock  *testkit.Clock
 	srv    *sentryfake.Server
 	app    *sentryfake.Integration
 	db     *store.DB
 	dir    string
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	m      *Manager
 	gate   *gate
 	values []string // codes and tokens handed out, for the leak checks
@@ -96,7 +61,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	rg := &rig{t: t, clock: &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, dir: t.TempDir()}
+	rg := &rig{t: t, clock: testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), logs: &testkit.LogBuffer{}, dir: t.TempDir()}
 	rg.srv = sentryfake.New(sentryfake.Options{Org: org})
 	rg.app = sentryfake.NewIntegration(rg.srv, sentryfake.IntegrationOptions{Now: rg.clock.Now})
 	tr := &http.Transport{}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sentrybot/internal/testkit"
 	"sentrybot/store"
 )
 
@@ -113,26 +114,9 @@ func (s *fakeSlack) mock() *SlackUsersMock {
 	}}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	db     *store.DB
-	clk    *clock
+	clk    *testkit.Clock
 	sentry *fakeSentry
 	slack  *fakeSlack
 	authz  *Authorizer
@@ -152,7 +136,7 @@ func newFixture(t *testing.T, o Options, members ...MemberInfo) *fixture {
 	t.Helper()
 	fx := &fixture{
 		db:     openDB(t),
-		clk:    &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clk:    testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)),
 		sentry: newFakeSentry(members...),
 		slack:  &fakeSlack{admins: map[string]bool{}},
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"sentrybot/internal/testkit"
 	"sentrybot/sentry"
 )
 
@@ -18,14 +19,6 @@ func (f fetcherFn) Issue(ctx context.Context, org, id string) (*sentry.Issue, er
 }
 
 var _ Fetcher = fetcherFn(nil)
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func TestConcurrentFetchesShareOneCall(t *testing.T) {
 	var calls atomic.Int32
@@ -54,12 +47,12 @@ func TestConcurrentFetchesShareOneCall(t *testing.T) {
 }
 
 func TestTTL(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	var calls atomic.Int32
 	c := New(fetcherFn(func(ctx context.Context, org, id string) (*sentry.Issue, error) {
 		calls.Add(1)
 		return &sentry.Issue{ID: id}, nil
-	}), Options{TTL: 10 * time.Second, Now: clk.now})
+	}), Options{TTL: 10 * time.Second, Now: clk.Now})
 	ctx := context.Background()
 	for range 3 {
 		if _, err := c.Issue(ctx, "acme", "1"); err != nil {
@@ -69,7 +62,7 @@ func TestTTL(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("calls within TTL = %d, want 1", calls.Load())
 	}
-	clk.add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	if _, err := c.Issue(ctx, "acme", "1"); err != nil {
 		t.Fatal(err)
 	}

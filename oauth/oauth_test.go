@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"sentrybot/authz"
+	"sentrybot/internal/testkit"
 	"sentrybot/secrets"
 	"sentrybot/sentry"
 	"sentrybot/store"
@@ -28,25 +29,6 @@ import (
 var subj = authz.Subject{TeamID: "T1", UserID: "U1", ChannelID: "C1"}
 
 const org = "acme"
-
-// clock is a settable time source shared by the service, the store and
-// the fake Sentry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakeMembers answers Members from a list, recording the queries.
 type fakeMembers struct {
@@ -124,35 +106,17 @@ func (n *fakeNotifier) messages() []string {
 	return append([]string(nil), n.sent...)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t       *testing.T
 	svc     *Service
 	db      *store.DB
 	sentry  *fakeSentry
 	pub     *httptest.Server
-	clock   *clock
+	clock   *testkit.Clock
 	members *fakeMembers
 	linker  *storeLinker
 	notify  *fakeNotifier
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	browser *http.Client
 
 	mu     sync.Mutex
@@ -161,7 +125,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, notify: &fakeNotifier{}}
+	e := &env{t: t, clock: testkit.NewClock(time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)), logs: &testkit.LogBuffer{}, notify: &fakeNotifier{}}
 	var err error
 	e.db, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "sentrybot.db"))
 	if err != nil {

@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"sentrybot/alerts"
 	"sentrybot/internal/sentryfake"
+	"sentrybot/internal/testkit"
 	"sentrybot/sentry"
 	"sentrybot/store"
 )
@@ -66,32 +66,14 @@ func (r *recorder) alerts() []alerts.Alert {
 
 var _ Receiver = (*recorder)(nil)
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // rig is a poller wired to a fake Sentry and a real store.
 type rig struct {
 	fake  *sentryfake.Server
 	db    *store.DB
 	recv  *recorder
-	clock *clock
+	clock *testkit.Clock
 	p     *Poller
-	logs  *syncBuffer
+	logs  *testkit.LogBuffer
 
 	mu   sync.Mutex
 	subs []Sub
@@ -101,23 +83,6 @@ func (r *rig) setSubs(subs ...Sub) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.subs = subs
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // base is the time issues in these tests are first seen around.
@@ -131,7 +96,7 @@ func newRig(t *testing.T, fakeOpts sentryfake.Options, o Options, subs ...Sub) *
 	t.Cleanup(tr.CloseIdleConnections)
 	// The client and the poller share the test's clock: the client holds
 	// calls back until a rate limit's reset by its own clock.
-	clk := &clock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	client, err := sentry.New(sentry.Config{BaseURL: fake.URL(), Token: fake.Token(), Now: clk.Now,
 		HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second}})
 	if err != nil {
@@ -143,7 +108,7 @@ func newRig(t *testing.T, fakeOpts sentryfake.Options, o Options, subs ...Sub) *
 	}
 	t.Cleanup(func() { db.Close() })
 
-	r := &rig{fake: fake, db: db, recv: &recorder{}, clock: clk, logs: &syncBuffer{}, subs: subs}
+	r := &rig{fake: fake, db: db, recv: &recorder{}, clock: clk, logs: &testkit.LogBuffer{}, subs: subs}
 	o.Org = fake.Org()
 	if o.Now == nil {
 		o.Now = r.clock.Now
@@ -645,4 +610,4 @@ func TestRun(t *testing.T) {
 	}
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*testkit.LogBuffer)(nil)

@@ -7,30 +7,15 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sentrybot/internal/testkit"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newTestClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // flakySentry answers every request with its current status and counts
@@ -72,7 +57,7 @@ func newFlakySentryWith(t *testing.T, status int, header http.Header) *flakySent
 func (f *flakySentry) set(status int) { f.status.Store(int64(status)) }
 func (f *flakySentry) count() int     { return int(f.requests.Load()) }
 
-func breakerClient(t *testing.T, baseURL string, clk *testClock, cfg Config) *Client {
+func breakerClient(t *testing.T, baseURL string, clk *testkit.Clock, cfg Config) *Client {
 	t.Helper()
 	cfg.BaseURL, cfg.Token, cfg.Now = baseURL, testToken, clk.Now
 	c, err := New(cfg)

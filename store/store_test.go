@@ -7,10 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"sentrybot/internal/testkit"
 )
 
 // MustOpenDB opens a fresh database file in a temporary directory and closes
@@ -29,28 +30,10 @@ func MustOpenDB(tb testing.TB) *DB {
 	return db
 }
 
-// clock is a settable time source for DB.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(db *DB) *clock {
-	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+func newClock(db *DB) *testkit.Clock {
+	c := testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	db.Now = c.Now
 	return c
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func mode(t *testing.T, path string) fs.FileMode {
