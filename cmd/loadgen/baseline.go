@@ -16,6 +16,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"sentrybot/store"
 )
 
 // runBaseline is the floor sentrybot is compared with: the plainest slack-go
@@ -24,7 +26,10 @@ import (
 // chat.unfurl of one fixed card per link, each event on its own goroutine.
 // With LOADGEN_BASELINE_SENTRY=1 it first GETs the issue from Sentry, so its
 // floor includes the same Sentry round trip as sentrybot's cold unfurl.
-// Clicks and commands are acked and nothing more. It serves go_goroutines on
+// Clicks and commands are acked and nothing more. With
+// LOADGEN_BASELINE_RECORD set to a path, it records each envelope in a
+// sentrybot store there before acking it and marks it done when its work
+// is, the cost sentrybot's durable intake adds. It serves go_goroutines on
 // LOADGEN_METRICS_LISTEN.
 func runBaseline(ctx context.Context, getenv func(string) string) error {
 	quiet := log.New(io.Discard, "", 0)
@@ -38,6 +43,16 @@ func runBaseline(ctx context.Context, getenv func(string) string) error {
 	if getenv(baselineSentryEnv) == "1" {
 		fetch = &issueFetcher{base: getenv("SENTRY_URL"), org: getenv("SENTRY_ORG"), token: getenv("SENTRY_AUTH_TOKEN"),
 			client: &http.Client{Timeout: 15 * time.Second}}
+	}
+
+	var rec *recorder
+	if path := getenv(baselineRecordEnv); path != "" {
+		db, err := store.Open(ctx, path)
+		if err != nil {
+			return fmt.Errorf("opening the baseline's store: %w", err)
+		}
+		defer db.Close()
+		rec = &recorder{db: db}
 	}
 
 	ln, err := net.Listen("tcp", getenv(baselineMetricsEnv))
@@ -61,8 +76,11 @@ func runBaseline(ctx context.Context, getenv func(string) string) error {
 			case <-loopCtx.Done():
 				return
 			case evt := <-smc.Events:
-				handleBaselineEvent(smc, evt, func(ls *slackevents.LinkSharedEvent) {
-					work.Go(func() { unfurlFixed(api, fetch, card, ls) })
+				handleBaselineEvent(smc, rec, evt, func(ls *slackevents.LinkSharedEvent, done func()) {
+					work.Go(func() {
+						unfurlFixed(api, fetch, card, ls)
+						done()
+					})
 				})
 			}
 		}
@@ -75,17 +93,45 @@ func runBaseline(ctx context.Context, getenv func(string) string) error {
 	return fmt.Errorf("socket mode: %w", err)
 }
 
-func handleBaselineEvent(smc *socketmode.Client, evt socketmode.Event, unfurl func(*slackevents.LinkSharedEvent)) {
+func handleBaselineEvent(smc *socketmode.Client, rec *recorder, evt socketmode.Event, unfurl func(ls *slackevents.LinkSharedEvent, done func())) {
 	switch evt.Type {
-	case socketmode.EventTypeEventsAPI:
-		smc.Ack(*evt.Request)
-		ev, _ := evt.Data.(slackevents.EventsAPIEvent)
-		if ls, ok := ev.InnerEvent.Data.(*slackevents.LinkSharedEvent); ok {
-			unfurl(ls)
-		}
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
-		smc.Ack(*evt.Request)
+	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
+	default:
+		return
 	}
+	done, ok := rec.admit(evt.Request)
+	if !ok {
+		return // not recorded, so not acked: Slack delivers it again
+	}
+	smc.Ack(*evt.Request)
+	ev, _ := evt.Data.(slackevents.EventsAPIEvent)
+	if ls, isLink := ev.InnerEvent.Data.(*slackevents.LinkSharedEvent); evt.Type == socketmode.EventTypeEventsAPI && isLink {
+		unfurl(ls, done)
+		return
+	}
+	done()
+}
+
+// recorder records envelopes the way sentrybot's intake does: one
+// AdmitEnvelope before the ack, one FinishEnvelope after the work. A nil
+// recorder records nothing.
+type recorder struct{ db *store.DB }
+
+func (r *recorder) admit(req *socketmode.Request) (done func(), ok bool) {
+	if r == nil {
+		return func() {}, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := "envelope:" + req.EnvelopeID
+	if _, err := r.db.AdmitEnvelope(ctx, key, req.EnvelopeID, req.Type, req.Payload, 24*time.Hour); err != nil {
+		return nil, false
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.db.FinishEnvelope(ctx, key)
+	}, true
 }
 
 func unfurlFixed(api *slack.Client, fetch *issueFetcher, card slack.Attachment, ls *slackevents.LinkSharedEvent) {

@@ -235,12 +235,19 @@ func TestReport(t *testing.T) {
 }
 
 // TestSmokeBaseline drives the baseline child (this test binary) for a
-// moment at a low rate and checks every envelope was acked and every link
-// unfurled. It asserts no timings.
+// moment at a low rate, calling Sentry and then also recording envelopes,
+// and checks every envelope was acked and every link unfurled. It asserts
+// no timings.
 func TestSmokeBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	for _, record := range []bool{false, true} {
+		t.Run(fmt.Sprintf("record=%v", record), func(t *testing.T) { smokeBaseline(t, record) })
+	}
+}
+
+func smokeBaseline(t *testing.T, record bool) {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +257,7 @@ func TestSmokeBaseline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var stderr bytes.Buffer
-	r, err := drive(ctx, c, baselineTarget(self, true), &stderr)
+	r, err := drive(ctx, c, baselineTarget(self, true, record), &stderr)
 	if err != nil {
 		t.Fatalf("drive: %v\n%s", err, stderr.String())
 	}

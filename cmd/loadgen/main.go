@@ -58,6 +58,7 @@ type config struct {
 	bot            string // sentrybot binary; "" to skip it
 	baseline       bool
 	baselineSentry bool // the baseline fetches the issue from Sentry before unfurling
+	baselineRecord bool // the baseline records each envelope in a store before its ack
 	self           string
 	rates          []int
 	duration       time.Duration
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bot, "bot", "", "sentrybot binary to drive (build it with `go build -o /tmp/sentrybot .`)")
 	fs.BoolVar(&c.baseline, "baseline", false, "drive the baseline: a bare slack-go socketmode handler that acks and unfurls a fixed card")
 	fs.BoolVar(&c.baselineSentry, "baseline-sentry", false, "the baseline fetches each linked issue from the fake Sentry before chat.unfurl")
+	fs.BoolVar(&c.baselineRecord, "baseline-record", false, "the baseline records each envelope in a sentrybot store before its ack and marks it done after its work, as sentrybot's durable intake does")
 	fs.StringVar(&rates, "rates", "100,250,500,1000", "envelopes per second, one step each, in this order")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each rate is held")
 	fs.DurationVar(&c.drain, "drain", 30*time.Second, "how long to wait after each step for outstanding acks and results")
@@ -156,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		results = append(results, r)
 	}
 	if c.baseline {
-		r, err := drive(ctx, c, baselineTarget(c.self, c.baselineSentry), stderr)
+		r, err := drive(ctx, c, baselineTarget(c.self, c.baselineSentry, c.baselineRecord), stderr)
 		if err != nil {
 			return fmt.Errorf("driving the baseline: %w", err)
 		}

@@ -72,12 +72,16 @@ func sentrybotTarget(path string) target {
 const (
 	baselineMetricsEnv = "LOADGEN_METRICS_LISTEN"
 	baselineSentryEnv  = "LOADGEN_BASELINE_SENTRY"
+	baselineRecordEnv  = "LOADGEN_BASELINE_RECORD" // path of the store the baseline records envelopes in
 )
 
-func baselineTarget(self string, withSentry bool) target {
+func baselineTarget(self string, withSentry, withRecord bool) target {
 	name := "baseline"
 	if withSentry {
-		name = "baseline+sentry"
+		name += "+sentry"
+	}
+	if withRecord {
+		name += "+record"
 	}
 	return target{
 		name: name,
@@ -93,6 +97,9 @@ func baselineTarget(self string, withSentry bool) target {
 			if withSentry {
 				cmd.Env = append(cmd.Env, baselineSentryEnv+"=1",
 					"SENTRY_URL="+a.sentry, "SENTRY_ORG="+sentryOrg, "SENTRY_AUTH_TOKEN="+sentryToken)
+			}
+			if withRecord {
+				cmd.Env = append(cmd.Env, baselineRecordEnv+"="+filepath.Join(a.dir, "baseline.db"))
 			}
 			return cmd
 		},
