@@ -95,6 +95,12 @@ func (s *e2e) start() {
 		s.assertNoSecretsLogged()
 	})
 	if err := s.slack.WaitConnected(s.ctx(), 1); err != nil {
+		select {
+		case runErr := <-s.done:
+			s.done <- runErr // for the cleanup
+			s.t.Fatalf("bot did not connect: it stopped: %v\nlogs:\n%s", runErr, s.logs)
+		default:
+		}
 		s.t.Fatalf("bot did not connect: %v\nlogs:\n%s", err, s.logs)
 	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -14,13 +16,23 @@ import (
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The port is closed again before the bot binds it. A port from the
+	// kernel's ephemeral range (what ":0" gives) can be handed in the
+	// meantime to any outgoing connection, and the e2e tests make hundreds;
+	// ports below that range are only ever taken on request. A port bound
+	// here is free now; one taken by another test binary is tried past.
+	const lo, hi = 20000, 32000 // below Linux's default 32768-60999
+	for range 100 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
