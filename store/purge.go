@@ -8,10 +8,10 @@ import (
 
 // Purges delete in batches. One DELETE of everything expired holds
 // SQLite's write lock for as long as it runs, and after a day of steady
-// traffic that is hundreds of thousands of rows: seconds in which no
-// envelope can be recorded, and so none acknowledged. A batch holds the
-// lock for a few milliseconds, and the pause after it lets waiting writers
-// in before the next.
+// traffic that is hundreds of thousands of rows: at 500 envelopes/s about
+// half a second every purge in which no envelope can be recorded, and so
+// none acknowledged. A batch of 256 holds the lock under a millisecond,
+// and the pause after it lets waiting writers in before the next.
 const (
 	purgeBatch = 256
 	purgePause = 5 * time.Millisecond
