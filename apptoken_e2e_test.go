@@ -26,24 +26,6 @@ import (
 	"sentrybot/webhook"
 )
 
-// appInstallClock is the clock of the Manager and of the fake's tokens.
-type appInstallClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *appInstallClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *appInstallClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // noAlerts is the alert receiver; installation webhooks must never reach
 // it.
 type noAlerts struct {
@@ -64,7 +46,7 @@ func (n *noAlerts) Receive(context.Context, alerts.Alert) error {
 // with the integration in front.
 type appInstallRig struct {
 	t       *testing.T
-	clock   *appInstallClock
+	clock   *testkit.Clock
 	srv     *sentryfake.Server
 	app     *sentryfake.Integration
 	sc      *sentry.Client
@@ -77,7 +59,7 @@ type appInstallRig struct {
 
 func newAppInstallRig(t *testing.T) *appInstallRig {
 	t.Helper()
-	rg := &appInstallRig{t: t, clock: &appInstallClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)},
+	rg := &appInstallRig{t: t, clock: testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)),
 		logs: &testkit.LogBuffer{}, dbDir: t.TempDir(), alerts: &noAlerts{}}
 	rg.srv = sentryfake.New(sentryfake.Options{})
 	rg.srv.AddIssue(sentryfake.NewIssue("7001", "FRONT-END-9", "ReferenceError: blooopy is not defined"))

@@ -9,40 +9,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
+
+	"sentrybot/internal/testkit"
 )
-
-// appClock is a settable clock shared by the fake and the test.
-type appClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *appClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *appClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type appRig struct {
 	t   *testing.T
 	srv *Server
 	app *Integration
-	clk *appClock
+	clk *testkit.Clock
 	hc  *http.Client
 }
 
 func newAppRig(t *testing.T) *appRig {
 	t.Helper()
-	clk := &appClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	srv := New(Options{})
 	app := NewIntegration(srv, IntegrationOptions{Now: clk.Now})
 	tr := &http.Transport{}
